@@ -1,0 +1,44 @@
+//! Command-line arguments (clap derive); the logic lives in the library modules.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Generates production-grade gRPC microservices on tonic.
+#[derive(Debug, Parser)]
+#[command(name = "microframework", version, about, long_about = None)]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new service project.
+    New(NewArgs),
+}
+
+/// Arguments of `microframework new`.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// Project name, such as `user-service`: lowercase words joined by `-` or `_`.
+    pub name: String,
+    /// Kind of service to generate.
+    #[arg(long = "type", value_enum, default_value_t = ServiceType::Grpc)]
+    pub service_type: ServiceType,
+    /// Directory to create (default: ./NAME). It must not exist or be empty.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+}
+
+/// Kinds of service the tool generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceType {
+    /// A tonic gRPC server with health, reflection, graceful shutdown and a typed client.
+    Grpc,
+}

@@ -1,0 +1,29 @@
+//! microframework turns a service name, `.proto` files or a service spec into a complete tonic
+//! gRPC project. The pipeline runs one way:
+//! input -> model -> plan -> render -> write -> report.
+
+pub mod cli;
+pub mod input;
+pub mod model;
+pub mod naming;
+pub mod new;
+pub mod plan;
+pub mod render;
+pub mod report;
+pub mod templates;
+pub mod write;
+
+use cli::{Cli, Command};
+use report::Verbosity;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Normal
+    };
+    match cli.command {
+        Command::New(args) => new::run(&args, verbosity),
+    }
+}

@@ -1,0 +1,398 @@
+//! Model stage: what the generated project is, as plain data for the templates. Built from
+//! protox descriptors; every Rust name is decided here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::bail;
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use prost_types::{
+    source_code_info::Location, DescriptorProto, FileDescriptorProto, MethodDescriptorProto,
+};
+use serde::Serialize;
+
+use crate::{
+    input::CompiledProtos,
+    naming::{self, ResourceNames},
+};
+
+/// The whole project, as the templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    /// Project (package and binary) name: `user-service`.
+    pub name: String,
+    /// Library crate name: `user_service`.
+    pub crate_name: String,
+    /// Version of microframework that generated the project.
+    pub tool_version: String,
+    /// Root proto files, relative to `proto/`.
+    pub proto_roots: Vec<String>,
+    /// Services of the root files, in file then declaration order.
+    pub services: Vec<Service>,
+}
+
+/// One gRPC service the project serves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    /// Proto name: `UserService`.
+    pub name: String,
+    /// Fully-qualified proto name: `user.v1.UserService`.
+    pub full_name: String,
+    /// Proto package: `user.v1`.
+    pub package: String,
+    /// Root file declaring the service, relative to `proto/`.
+    pub file: String,
+    /// Path of the package's generated module from the crate root: `proto::user::v1`.
+    pub proto_module: String,
+    /// Handler module under `src/services/`: `user_service`.
+    pub module: String,
+    /// Generated server module: `user_service_server`.
+    pub server_module: String,
+    /// Generated client module: `user_service_client`.
+    pub client_module: String,
+    /// Generated service trait: `UserService`.
+    pub trait_name: String,
+    /// Generated server type: `UserServiceServer`.
+    pub server_type: String,
+    /// Generated client type: `UserServiceClient`.
+    pub client_type: String,
+    /// Handler struct in the user-owned module: `UserServiceHandler`.
+    pub handler: String,
+    /// Typed API struct of the project's client: `UserServiceApi`.
+    pub api: String,
+    /// Accessor on the project's client returning the API: `user_service`.
+    pub accessor: String,
+    /// Leading comment of the service, one entry per line.
+    pub doc: Vec<String>,
+    /// The service's methods, in declaration order.
+    pub methods: Vec<Method>,
+    /// Set when the tool knows the service is CRUD over this resource, so it can implement it.
+    pub resource: Option<ResourceNames>,
+}
+
+/// How a method streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// One request, one response.
+    Unary,
+    /// One request, a stream of responses.
+    ServerStreaming,
+    /// A stream of requests, one response.
+    ClientStreaming,
+    /// Streams both ways.
+    Bidirectional,
+}
+
+/// One RPC of a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Method {
+    /// Proto name: `GetUser`.
+    pub name: String,
+    /// Rust method name, as tonic generates it: `get_user`.
+    pub rust_name: String,
+    /// gRPC route: `/user.v1.UserService/GetUser`.
+    pub route: String,
+    /// Streaming kind.
+    pub kind: MethodKind,
+    /// Rust type of the request message, relative to the service's `pb` alias when it lives in
+    /// the service's package.
+    pub input: String,
+    /// Rust type of the response message, likewise.
+    pub output: String,
+    /// Associated stream type tonic asks for on server-streaming methods: `StreamUsersStream`.
+    pub stream_type: String,
+    /// Leading comment of the method, one entry per line.
+    pub doc: Vec<String>,
+}
+
+/// Builds the project model from compiled protos. `resources` names the services the tool
+/// generated itself (full name -> resource), which get a working implementation.
+pub fn build_project(
+    name: &str,
+    protos: &CompiledProtos,
+    resources: &HashMap<String, ResourceNames>,
+) -> anyhow::Result<Project> {
+    let types = RustTypes::index(&protos.descriptors.file);
+    let mut services = Vec::new();
+    for root in &protos.roots {
+        let Some(file) = protos.descriptors.file.iter().find(|f| f.name() == root) else {
+            bail!("{root}: compiled, but missing from the descriptor set");
+        };
+        for (index, service) in file.service.iter().enumerate() {
+            let full_name = qualified(file.package(), service.name());
+            let doc = comment_lines(file, &[6, index as i32]);
+            let methods = service
+                .method
+                .iter()
+                .enumerate()
+                .map(|(method_index, method)| {
+                    let doc = comment_lines(file, &[6, index as i32, 2, method_index as i32]);
+                    build_method(&full_name, file.package(), method, doc, &types)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            services.push(build_service(
+                file,
+                service.name(),
+                full_name.clone(),
+                doc,
+                methods,
+                resources.get(&full_name).cloned(),
+            ));
+        }
+    }
+    if services.is_empty() {
+        bail!(
+            "{}: no `service` is declared, so there is nothing to serve; files with only messages belong under an include directory",
+            protos.roots.join(", ")
+        );
+    }
+    disambiguate_modules(&mut services);
+    Ok(Project {
+        name: name.to_owned(),
+        crate_name: naming::crate_name(name),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        proto_roots: protos.roots.clone(),
+        services,
+    })
+}
+
+fn build_service(
+    file: &FileDescriptorProto,
+    name: &str,
+    full_name: String,
+    doc: Vec<String>,
+    methods: Vec<Method>,
+    resource: Option<ResourceNames>,
+) -> Service {
+    let pascal = name.to_upper_camel_case();
+    let snake = name.to_snake_case();
+    Service {
+        name: name.to_owned(),
+        full_name,
+        package: file.package().to_owned(),
+        file: file.name().to_owned(),
+        proto_module: package_module(file.package()),
+        module: naming::rust_ident(&snake),
+        server_module: format!("{snake}_server"),
+        client_module: format!("{snake}_client"),
+        trait_name: pascal.clone(),
+        server_type: format!("{pascal}Server"),
+        client_type: format!("{pascal}Client"),
+        handler: format!("{pascal}Handler"),
+        api: format!("{pascal}Api"),
+        accessor: naming::rust_ident(&snake),
+        doc,
+        methods,
+        resource,
+    }
+}
+
+fn build_method(
+    service_full_name: &str,
+    package: &str,
+    method: &MethodDescriptorProto,
+    doc: Vec<String>,
+    types: &RustTypes,
+) -> anyhow::Result<Method> {
+    let kind = match (method.client_streaming(), method.server_streaming()) {
+        (false, false) => MethodKind::Unary,
+        (false, true) => MethodKind::ServerStreaming,
+        (true, false) => MethodKind::ClientStreaming,
+        (true, true) => MethodKind::Bidirectional,
+    };
+    Ok(Method {
+        name: method.name().to_owned(),
+        rust_name: naming::rust_ident(&method.name().to_snake_case()),
+        route: format!("/{service_full_name}/{}", method.name()),
+        kind,
+        input: types.resolve(method.input_type(), package)?,
+        output: types.resolve(method.output_type(), package)?,
+        stream_type: format!("{}Stream", method.name().to_upper_camel_case()),
+        doc,
+    })
+}
+
+/// Two services with the same name in different packages get package-qualified modules.
+fn disambiguate_modules(services: &mut [Service]) {
+    let mut seen = BTreeSet::new();
+    let repeated: BTreeSet<String> = services
+        .iter()
+        .filter(|service| !seen.insert(service.module.clone()))
+        .map(|service| service.module.clone())
+        .collect();
+    for service in services.iter_mut().filter(|s| repeated.contains(&s.module)) {
+        let prefix = service.package.replace('.', "_").to_snake_case();
+        let unique = format!("{prefix}_{}", service.name.to_snake_case());
+        service.module = naming::rust_ident(&unique);
+        service.accessor = service.module.clone();
+        let pascal = unique.to_upper_camel_case();
+        service.handler = format!("{pascal}Handler");
+        service.api = format!("{pascal}Api");
+    }
+}
+
+/// Path from the crate root of the module prost generates for a package:
+/// `user.v1` -> `proto::user::v1`.
+pub fn package_module(package: &str) -> String {
+    let mut path = String::from("proto");
+    for segment in package.split('.').filter(|s| !s.is_empty()) {
+        path.push_str("::");
+        path.push_str(&naming::rust_ident(&segment.to_snake_case()));
+    }
+    path
+}
+
+fn qualified(package: &str, name: &str) -> String {
+    if package.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{package}.{name}")
+    }
+}
+
+/// Maps fully-qualified message names to the Rust types prost generates for them.
+struct RustTypes {
+    /// `.user.v1.User` -> (package, Rust path relative to the package module).
+    messages: HashMap<String, (String, String)>,
+}
+
+impl RustTypes {
+    fn index(files: &[FileDescriptorProto]) -> Self {
+        let mut messages = HashMap::new();
+        for file in files {
+            let prefix = if file.package().is_empty() {
+                String::new()
+            } else {
+                format!(".{}", file.package())
+            };
+            for message in &file.message_type {
+                index_message(&mut messages, file.package(), &prefix, "", message);
+            }
+        }
+        Self { messages }
+    }
+
+    /// The Rust type for `proto_type`, seen from a service in `package`.
+    fn resolve(&self, proto_type: &str, package: &str) -> anyhow::Result<String> {
+        match proto_type {
+            ".google.protobuf.Empty" => return Ok("()".to_owned()),
+            wkt if wkt.starts_with(".google.protobuf.") => {
+                return Ok(format!(
+                    "::prost_types::{}",
+                    &wkt[".google.protobuf.".len()..]
+                ));
+            }
+            _ => {}
+        }
+        let Some((type_package, relative)) = self.messages.get(proto_type) else {
+            bail!("message type `{proto_type}` is not defined in the compiled files");
+        };
+        if type_package == package {
+            Ok(format!("pb::{relative}"))
+        } else {
+            Ok(format!(
+                "crate::{}::{relative}",
+                package_module(type_package)
+            ))
+        }
+    }
+}
+
+fn index_message(
+    messages: &mut HashMap<String, (String, String)>,
+    package: &str,
+    proto_prefix: &str,
+    rust_prefix: &str,
+    message: &DescriptorProto,
+) {
+    let full_name = format!("{proto_prefix}.{}", message.name());
+    let rust_name = format!("{rust_prefix}{}", message.name().to_upper_camel_case());
+    let nested_prefix = format!(
+        "{rust_prefix}{}::",
+        naming::rust_ident(&message.name().to_snake_case())
+    );
+    for nested in &message.nested_type {
+        index_message(messages, package, &full_name, &nested_prefix, nested);
+    }
+    messages.insert(full_name, (package.to_owned(), rust_name));
+}
+
+/// The leading comment at `path` in the file's source info, trimmed, one entry per line.
+fn comment_lines(file: &FileDescriptorProto, path: &[i32]) -> Vec<String> {
+    let Some(info) = &file.source_code_info else {
+        return Vec::new();
+    };
+    let location: Option<&Location> = info.location.iter().find(|l| l.path == path);
+    location
+        .and_then(|l| l.leading_comments.as_deref())
+        .map(|comment| {
+            comment
+                .lines()
+                .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .map(|mut lines| {
+            while lines.last().is_some_and(String::is_empty) {
+                lines.pop();
+            }
+            lines
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{compile, ProtoSources};
+
+    fn project(source: &str) -> Project {
+        let mut sources = ProtoSources::default();
+        sources.insert("a/v1/a.proto", source);
+        let compiled = compile(sources, vec!["a/v1/a.proto".into()]).expect("compiles");
+        build_project("demo", &compiled, &HashMap::new()).expect("model")
+    }
+
+    #[test]
+    fn methods_get_kinds_names_and_types() {
+        let project = project(
+            "syntax = \"proto3\";\npackage a.v1;\nimport \"google/protobuf/empty.proto\";\nmessage M { message Inner {} }\n// Says hi.\nservice Greeter {\n  // Unary.\n  rpc SayHello(M) returns (M.Inner);\n  rpc Watch(M) returns (stream M);\n  rpc Upload(stream M) returns (google.protobuf.Empty);\n  rpc Chat(stream M) returns (stream M);\n  rpc type(M) returns (M);\n}\n",
+        );
+        let service = &project.services[0];
+        assert_eq!(service.full_name, "a.v1.Greeter");
+        assert_eq!(service.proto_module, "proto::a::v1");
+        assert_eq!(service.doc, ["Says hi."]);
+        let kinds: Vec<_> = service.methods.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                MethodKind::Unary,
+                MethodKind::ServerStreaming,
+                MethodKind::ClientStreaming,
+                MethodKind::Bidirectional,
+                MethodKind::Unary
+            ]
+        );
+        let hello = &service.methods[0];
+        assert_eq!(hello.rust_name, "say_hello");
+        assert_eq!(hello.input, "pb::M");
+        assert_eq!(hello.output, "pb::m::Inner");
+        assert_eq!(hello.doc, ["Unary."]);
+        assert_eq!(hello.route, "/a.v1.Greeter/SayHello");
+        assert_eq!(service.methods[2].output, "()");
+        assert_eq!(service.methods[4].rust_name, "r#type");
+    }
+
+    #[test]
+    fn a_file_without_services_is_refused() {
+        let mut sources = ProtoSources::default();
+        sources.insert("m.proto", "syntax = \"proto3\";\nmessage M {}\n");
+        let compiled = compile(sources, vec!["m.proto".into()]).expect("compiles");
+        let err = build_project("demo", &compiled, &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("m.proto") && err.contains("no `service`"),
+            "{err}"
+        );
+    }
+}
