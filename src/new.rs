@@ -46,6 +46,8 @@ pub fn render_new_project(
 /// Runs `microframework new`.
 pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Refuse a bad name before any progress output, so the error stands alone.
+    naming::validate_project_name(&args.name)?;
     let progress = Progress::new(verbosity);
     progress.step("Rendering the project");
     let templates = Templates::embedded()?;

@@ -1,0 +1,41 @@
+//! Generated Rust is rustfmt-clean whatever the project name: names change line lengths, and the
+//! templates are written so rustfmt has nothing to change for short, long and keyword names.
+
+use std::process::Command;
+
+use microframework::{new::render_new_project, templates::Templates};
+
+#[test]
+fn generated_rust_is_rustfmt_clean_for_many_names() {
+    let templates = Templates::embedded().expect("templates parse");
+    let names = [
+        "ab",
+        "user-service",
+        "billing",
+        "type-service",
+        "order-history-service",
+        "inventory-reservation-service",
+    ];
+    for name in names {
+        let (_, files) = render_new_project(name, &templates).expect("renders");
+        let dir = tempfile::tempdir().unwrap();
+        let mut rust_files = Vec::new();
+        for file in files.iter().filter(|f| f.path.ends_with(".rs")) {
+            let path = dir.path().join(&file.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &file.contents).unwrap();
+            rust_files.push(path);
+        }
+        let output = Command::new("rustfmt")
+            .args(["--check", "--edition", "2021"])
+            .args(&rust_files)
+            .output()
+            .expect("rustfmt runs (rustup component add rustfmt)");
+        assert!(
+            output.status.success(),
+            "{name}: rustfmt would change the generated code:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
