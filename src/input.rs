@@ -1,11 +1,23 @@
 //! Input stage: proto sources are parsed by protox into descriptors. Nothing downstream reads
 //! proto text.
+//!
+//! Imports resolve, in order, from: sources held in memory (the rendered default proto or a
+//! spec's proto), the user's include directories, the third-party protos bundled in the binary
+//! (google/api, google/rpc, google/type, grpc health and reflection), and protox's own
+//! google/protobuf well-known types.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
-use anyhow::anyhow;
+use anyhow::{bail, Context};
+use miette::Diagnostic;
 use prost_types::FileDescriptorSet;
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+
+use crate::templates;
 
 /// Proto sources held in memory, by import path (`user/v1/user.proto`).
 #[derive(Debug, Clone, Default)]
@@ -19,11 +31,8 @@ impl ProtoSources {
         self.files.insert(import_path.into(), source.into());
     }
 
-    /// The sources, by import path.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.files
-            .iter()
-            .map(|(path, source)| (path.as_str(), source.as_str()))
+    fn get(&self, import_path: &str) -> Option<&str> {
+        self.files.get(import_path).map(String::as_str)
     }
 }
 
@@ -36,70 +45,298 @@ impl FileResolver for ProtoSources {
     }
 }
 
-/// What protox made of the input: the root files and everything they import.
+/// The third-party protos embedded in the binary.
+struct BundledProtos;
+
+impl FileResolver for BundledProtos {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match templates::bundled_proto(name) {
+            Some(source) => File::from_source(name, source),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+/// What to compile: root files (by import path) and where their imports are found.
+#[derive(Debug, Clone, Default)]
+pub struct ProtoInput {
+    /// Import paths of the root files, whose services the project serves.
+    pub roots: Vec<String>,
+    /// Sources held in memory.
+    pub memory: ProtoSources,
+    /// The user's include directories, searched in order.
+    pub includes: Vec<PathBuf>,
+}
+
+impl ProtoInput {
+    /// Root proto files on disk and include directories (`-I`). A root outside every include
+    /// directory brings its own directory as an extra include, so `--proto api.proto` works.
+    pub fn from_files(roots: &[PathBuf], includes: &[PathBuf]) -> anyhow::Result<Self> {
+        let mut input = Self::default();
+        for dir in includes {
+            if !dir.is_dir() {
+                bail!("include directory {} does not exist", dir.display());
+            }
+            input.includes.push(dir.clone());
+        }
+        for root in roots {
+            check_text_file(root)?;
+            let name = match import_name(root, &input.includes) {
+                Some(name) => name,
+                None => {
+                    let parent = match root.parent() {
+                        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    };
+                    input.includes.push(parent);
+                    import_name(root, &input.includes)
+                        .with_context(|| format!("{}: cannot derive an import path", root.display()))?
+                }
+            };
+            if !input.roots.contains(&name) {
+                input.roots.push(name);
+            }
+        }
+        Ok(input)
+    }
+
+    /// Where a file of this import path was found, for messages; `None` when not the user's.
+    fn display_path(&self, name: &str) -> Option<String> {
+        if self.memory.get(name).is_some() {
+            return Some(name.to_owned());
+        }
+        self.includes
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+            .map(|path| path.display().to_string())
+    }
+
+    fn user_source(&self, name: &str) -> anyhow::Result<Option<String>> {
+        if let Some(source) = self.memory.get(name) {
+            return Ok(Some(source.to_owned()));
+        }
+        for dir in &self.includes {
+            let path = dir.join(name);
+            if path.is_file() {
+                let source = fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                return Ok(Some(source));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Whether a compiled file belongs to the user or is a bundled third-party file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// From the user's files (or rendered by the tool from a name or spec).
+    User,
+    /// One of the third-party protos embedded in the binary.
+    Bundled,
+}
+
+/// A compiled proto file the generated project needs a copy of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoFile {
+    /// Import path: `user/v1/user.proto`.
+    pub name: String,
+    /// The source text.
+    pub source: String,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// What protox made of the input.
 #[derive(Debug, Clone)]
 pub struct CompiledProtos {
     /// Import paths of the root files, whose services the project serves.
     pub roots: Vec<String>,
     /// Descriptors of the roots and their imports, dependencies first, with source info.
     pub descriptors: FileDescriptorSet,
-    /// The sources that were compiled (roots and non-bundled imports).
-    pub sources: ProtoSources,
+    /// Every compiled file except protox's bundled google/protobuf ones, in dependency order.
+    pub files: Vec<ProtoFile>,
 }
 
-/// Compiles `roots` from `sources`, resolving `google/protobuf/*` from protox's bundled copies.
-pub fn compile(sources: ProtoSources, roots: Vec<String>) -> anyhow::Result<CompiledProtos> {
+/// Compiles the input's roots and everything they import.
+pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
     let mut resolver = ChainFileResolver::new();
-    resolver.add(sources.clone());
+    resolver.add(input.memory.clone());
+    for dir in &input.includes {
+        resolver.add(IncludeFileResolver::new(dir.clone()));
+    }
+    resolver.add(BundledProtos);
     resolver.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true).include_source_info(true);
-    for root in &roots {
-        compiler
-            .open_file(root)
-            .map_err(|err| anyhow!("{}", describe(&err)))?;
+    for root in &input.roots {
+        if let Err(err) = compiler.open_file(root) {
+            bail!("{}", describe(&err, input));
+        }
+    }
+    let descriptors = compiler.file_descriptor_set();
+    let mut files = Vec::new();
+    for file in &descriptors.file {
+        let name = file.name();
+        let (source, origin) = match input.user_source(name)? {
+            Some(source) => (source, Origin::User),
+            None => match templates::bundled_proto(name) {
+                Some(source) => (source.to_owned(), Origin::Bundled),
+                None => continue,
+            },
+        };
+        files.push(ProtoFile {
+            name: name.to_owned(),
+            source,
+            origin,
+        });
     }
     Ok(CompiledProtos {
-        descriptors: compiler.file_descriptor_set(),
-        roots,
-        sources,
+        roots: input.roots.clone(),
+        descriptors,
+        files,
     })
 }
 
-/// One line naming the file (with line and column where protox has them) and the problem.
-fn describe(err: &protox::Error) -> String {
-    match err.file() {
-        Some(file) if !err.to_string().contains(file) => format!("{file}: {err}"),
-        _ => err.to_string(),
+/// One paragraph: the file with line and column where protox has them, the problem, and a
+/// hint where one helps.
+fn describe(err: &protox::Error, input: &ProtoInput) -> String {
+    let message = err.to_string();
+    let mut text = match err.file() {
+        Some(name) => {
+            let shown = input.display_path(name).unwrap_or_else(|| name.to_owned());
+            let position = first_label_offset(err).and_then(|offset| {
+                let source = input.user_source(name).ok().flatten()?;
+                Some(line_column(&source, offset))
+            });
+            match position {
+                Some((line, column)) => format!("{shown}:{line}:{column}: {message}"),
+                None if message.contains(name) => message.clone(),
+                None => format!("{shown}: {message}"),
+            }
+        }
+        None => message.clone(),
+    };
+    if message.starts_with("import '") && message.ends_with("not found") {
+        let searched: Vec<String> = input.includes.iter().map(|d| d.display().to_string()).collect();
+        text.push_str(&format!(
+            " (searched {}, then the bundled google/api, google/rpc, google/type, grpc and google/protobuf files; add the directory holding it with -I)",
+            if searched.is_empty() { "no include directories".to_owned() } else { searched.join(", ") }
+        ));
     }
+    if let Some(help) = err.help() {
+        text.push_str(&format!(" (hint: {help})"));
+    }
+    text
+}
+
+fn first_label_offset(err: &protox::Error) -> Option<usize> {
+    err.labels()?.next().map(|label| label.offset())
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn check_text_file(path: &Path) -> anyhow::Result<()> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{}: no such file", path.display())
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if bytes.contains(&0) || std::str::from_utf8(&bytes).is_err() {
+        bail!("{}: not a text file, so not a .proto file", path.display());
+    }
+    Ok(())
+}
+
+/// The import path of `file` relative to the first include directory that contains it.
+fn import_name(file: &Path, includes: &[PathBuf]) -> Option<String> {
+    let file = fs::canonicalize(file).ok()?;
+    includes.iter().find_map(|dir| {
+        let dir = fs::canonicalize(dir).ok()?;
+        let relative = file.strip_prefix(&dir).ok()?;
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Some(parts.join("/"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn in_memory(files: &[(&str, &str)], roots: &[&str]) -> ProtoInput {
+        let mut input = ProtoInput::default();
+        for (name, source) in files {
+            input.memory.insert(*name, *source);
+        }
+        input.roots = roots.iter().map(|r| r.to_string()).collect();
+        input
+    }
+
     #[test]
     fn compiles_in_memory_sources_with_well_known_imports() {
-        let mut sources = ProtoSources::default();
-        sources.insert(
-            "demo/v1/demo.proto",
-            "syntax = \"proto3\";\npackage demo.v1;\nimport \"google/protobuf/timestamp.proto\";\nmessage Ping { google.protobuf.Timestamp at = 1; }\nservice Demo { rpc Send(Ping) returns (Ping); }\n",
+        let input = in_memory(
+            &[("demo/v1/demo.proto", "syntax = \"proto3\";\npackage demo.v1;\nimport \"google/protobuf/timestamp.proto\";\nmessage Ping { google.protobuf.Timestamp at = 1; }\nservice Demo { rpc Send(Ping) returns (Ping); }\n")],
+            &["demo/v1/demo.proto"],
         );
-        let compiled = compile(sources, vec!["demo/v1/demo.proto".into()]).expect("compiles");
+        let compiled = compile(&input).expect("compiles");
         let names: Vec<_> = compiled.descriptors.file.iter().map(|f| f.name()).collect();
+        assert_eq!(names, ["google/protobuf/timestamp.proto", "demo/v1/demo.proto"]);
+        let copied: Vec<_> = compiled.files.iter().map(|f| (f.name.as_str(), f.origin)).collect();
+        assert_eq!(copied, [("demo/v1/demo.proto", Origin::User)]);
+    }
+
+    #[test]
+    fn bundled_google_api_protos_resolve_and_are_copied() {
+        let input = in_memory(
+            &[("a.proto", "syntax = \"proto3\";\nimport \"google/api/annotations.proto\";\nimport \"google/rpc/status.proto\";\nmessage M { google.rpc.Status status = 1; }\nservice S { rpc Get(M) returns (M) { option (google.api.http) = { get: \"/m\" }; } }\n")],
+            &["a.proto"],
+        );
+        let compiled = compile(&input).expect("compiles");
+        let bundled: Vec<_> = compiled
+            .files
+            .iter()
+            .filter(|f| f.origin == Origin::Bundled)
+            .map(|f| f.name.as_str())
+            .collect();
         assert_eq!(
-            names,
-            ["google/protobuf/timestamp.proto", "demo/v1/demo.proto"]
+            bundled,
+            ["google/api/http.proto", "google/api/annotations.proto", "google/rpc/status.proto"]
         );
     }
 
     #[test]
-    fn syntax_errors_name_the_file() {
-        let mut sources = ProtoSources::default();
-        sources.insert("bad.proto", "syntax = \"proto3\";\nmessage {\n");
-        let err = compile(sources, vec!["bad.proto".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("bad.proto"), "{err}");
+    fn syntax_errors_give_file_line_and_column() {
+        let input = in_memory(&[("bad.proto", "syntax = \"proto3\";\n\nmessage {\n")], &["bad.proto"]);
+        let err = compile(&input).unwrap_err().to_string();
+        assert!(err.starts_with("bad.proto:3:9: "), "{err}");
+    }
+
+    #[test]
+    fn missing_imports_list_where_they_were_looked_for() {
+        let input = in_memory(
+            &[("a.proto", "syntax = \"proto3\";\nimport \"other/missing.proto\";\n")],
+            &["a.proto"],
+        );
+        let err = compile(&input).unwrap_err().to_string();
+        assert!(err.starts_with("a.proto:2:1: import 'other/missing.proto' not found"), "{err}");
+        assert!(err.contains("searched no include directories"), "{err}");
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
+        assert_eq!(line_column("x", 0), (1, 1));
     }
 }

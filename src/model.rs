@@ -343,12 +343,17 @@ fn comment_lines(file: &FileDescriptorProto, path: &[i32]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{compile, ProtoSources};
+    use crate::input::{compile, ProtoInput};
+
+    fn compiled(name: &str, source: &str) -> CompiledProtos {
+        let mut input = ProtoInput::default();
+        input.memory.insert(name, source);
+        input.roots.push(name.to_owned());
+        compile(&input).expect("compiles")
+    }
 
     fn project(source: &str) -> Project {
-        let mut sources = ProtoSources::default();
-        sources.insert("a/v1/a.proto", source);
-        let compiled = compile(sources, vec!["a/v1/a.proto".into()]).expect("compiles");
+        let compiled = compiled("a/v1/a.proto", source);
         build_project("demo", &compiled, &HashMap::new()).expect("model")
     }
 
@@ -384,9 +389,7 @@ mod tests {
 
     #[test]
     fn a_file_without_services_is_refused() {
-        let mut sources = ProtoSources::default();
-        sources.insert("m.proto", "syntax = \"proto3\";\nmessage M {}\n");
-        let compiled = compile(sources, vec!["m.proto".into()]).expect("compiles");
+        let compiled = compiled("m.proto", "syntax = \"proto3\";\nmessage M {}\n");
         let err = build_project("demo", &compiled, &HashMap::new())
             .unwrap_err()
             .to_string();

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::{
     cli::NewArgs,
-    input::{self, ProtoSources},
+    input::{self, ProtoInput},
     model, naming, plan,
     render::{self, RenderedFile},
     report::{self, Progress, Verbosity},
@@ -28,9 +28,10 @@ pub fn render_new_project(
     context.insert("default", &default);
     let proto = templates.render(DEFAULT_PROTO_TEMPLATE, &context)?;
 
-    let mut sources = ProtoSources::default();
-    sources.insert(&default.proto_path, proto);
-    let compiled = input::compile(sources, vec![default.proto_path.clone()])
+    let mut input = ProtoInput::default();
+    input.memory.insert(&default.proto_path, proto);
+    input.roots.push(default.proto_path.clone());
+    let compiled = input::compile(&input)
         .context("the default proto does not compile (a bug in microframework)")?;
 
     let resources = HashMap::from([(

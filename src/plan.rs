@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::{
-    input::CompiledProtos,
+    input::{CompiledProtos, Origin},
     model::Project,
     templates::{Each, Templates},
 };
@@ -57,7 +57,8 @@ pub struct Plan {
 }
 
 /// Plans the project: each template's front matter decides its path(s) and ownership; the
-/// proto sources are copied under `proto/` and belong to the user.
+/// proto sources are copied under `proto/`: the user's belong to the user, the bundled
+/// third-party ones to the tool.
 pub fn plan_project(
     project: &Project,
     protos: &CompiledProtos,
@@ -87,11 +88,14 @@ pub fn plan_project(
             });
         }
     }
-    for (path, source) in protos.sources.files() {
+    for proto in &protos.files {
         files.push(PlannedFile {
-            path: format!("proto/{path}"),
-            ownership: Ownership::UserOwned,
-            source: Source::Verbatim(source.to_owned()),
+            path: format!("proto/{}", proto.name),
+            ownership: match proto.origin {
+                Origin::User => Ownership::UserOwned,
+                Origin::Bundled => Ownership::ToolOwned,
+            },
+            source: Source::Verbatim(proto.source.clone()),
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

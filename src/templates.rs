@@ -25,6 +25,16 @@ const PROJECT_DIR: &str = "project";
 const SUFFIX: &str = ".tera";
 const FENCE: &str = "+++";
 
+/// Directory of the bundled third-party protos inside `templates/`.
+const BUNDLED_PROTOS_DIR: &str = "protos";
+
+/// The source of a bundled third-party proto by import path (`google/api/http.proto`).
+pub fn bundled_proto(import_path: &str) -> Option<&'static str> {
+    EMBEDDED
+        .get_file(format!("{BUNDLED_PROTOS_DIR}/{import_path}"))
+        .and_then(|file| file.contents_utf8())
+}
+
 /// What a project template's front matter says about it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
