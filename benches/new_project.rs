@@ -19,6 +19,8 @@ fn new_project(c: &mut Criterion) {
                     name: "user-service".into(),
                     service_type: ServiceType::Grpc,
                     output: Some(dir.path().join("user-service")),
+                    protos: Vec::new(),
+                    includes: Vec::new(),
                 };
                 new::run(&args, Verbosity::Quiet).expect("generates");
                 dir

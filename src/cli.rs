@@ -34,6 +34,12 @@ pub struct NewArgs {
     /// Directory to create (default: ./NAME). It must not exist or be empty.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Root .proto files: every service in them is served (repeat or list several).
+    #[arg(long = "proto", value_name = "FILE", num_args = 1..)]
+    pub protos: Vec<PathBuf>,
+    /// Directories where imports are looked up, in order (like protoc's -I).
+    #[arg(short = 'I', long = "include", value_name = "DIR", requires = "protos")]
+    pub includes: Vec<PathBuf>,
 }
 
 /// Kinds of service the tool generates.

@@ -15,7 +15,9 @@ use std::{
 use anyhow::{bail, Context};
 use miette::Diagnostic;
 use prost_types::FileDescriptorSet;
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
 
 use crate::templates;
 
@@ -89,8 +91,9 @@ impl ProtoInput {
                         _ => PathBuf::from("."),
                     };
                     input.includes.push(parent);
-                    import_name(root, &input.includes)
-                        .with_context(|| format!("{}: cannot derive an import path", root.display()))?
+                    import_name(root, &input.includes).with_context(|| {
+                        format!("{}: cannot derive an import path", root.display())
+                    })?
                 }
             };
             if !input.roots.contains(&name) {
@@ -157,6 +160,15 @@ pub struct CompiledProtos {
     pub descriptors: FileDescriptorSet,
     /// Every compiled file except protox's bundled google/protobuf ones, in dependency order.
     pub files: Vec<ProtoFile>,
+    /// How to name each root in messages: its path on disk where it has one.
+    pub root_display: BTreeMap<String, String>,
+}
+
+impl CompiledProtos {
+    /// The root file `name` as the user knows it (its path on disk where it has one).
+    pub fn display_root<'a>(&'a self, name: &'a str) -> &'a str {
+        self.root_display.get(name).map_or(name, String::as_str)
+    }
 }
 
 /// Compiles the input's roots and everything they import.
@@ -192,7 +204,13 @@ pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
             origin,
         });
     }
+    let root_display = input
+        .roots
+        .iter()
+        .filter_map(|root| Some((root.clone(), input.display_path(root)?)))
+        .collect();
     Ok(CompiledProtos {
+        root_display,
         roots: input.roots.clone(),
         descriptors,
         files,
@@ -206,7 +224,7 @@ fn describe(err: &protox::Error, input: &ProtoInput) -> String {
     let mut text = match err.file() {
         Some(name) => {
             let shown = input.display_path(name).unwrap_or_else(|| name.to_owned());
-            let position = first_label_offset(err).and_then(|offset| {
+            let position = error_offset(err).and_then(|offset| {
                 let source = input.user_source(name).ok().flatten()?;
                 Some(line_column(&source, offset))
             });
@@ -219,7 +237,11 @@ fn describe(err: &protox::Error, input: &ProtoInput) -> String {
         None => message.clone(),
     };
     if message.starts_with("import '") && message.ends_with("not found") {
-        let searched: Vec<String> = input.includes.iter().map(|d| d.display().to_string()).collect();
+        let searched: Vec<String> = input
+            .includes
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
         text.push_str(&format!(
             " (searched {}, then the bundled google/api, google/rpc, google/type, grpc and google/protobuf files; add the directory holding it with -I)",
             if searched.is_empty() { "no include directories".to_owned() } else { searched.join(", ") }
@@ -231,8 +253,9 @@ fn describe(err: &protox::Error, input: &ProtoInput) -> String {
     text
 }
 
-fn first_label_offset(err: &protox::Error) -> Option<usize> {
-    err.labels()?.next().map(|label| label.offset())
+/// Where the error is: the last label (for duplicates, the second definition).
+fn error_offset(err: &protox::Error) -> Option<usize> {
+    err.labels()?.last().map(|label| label.offset())
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -292,8 +315,15 @@ mod tests {
         );
         let compiled = compile(&input).expect("compiles");
         let names: Vec<_> = compiled.descriptors.file.iter().map(|f| f.name()).collect();
-        assert_eq!(names, ["google/protobuf/timestamp.proto", "demo/v1/demo.proto"]);
-        let copied: Vec<_> = compiled.files.iter().map(|f| (f.name.as_str(), f.origin)).collect();
+        assert_eq!(
+            names,
+            ["google/protobuf/timestamp.proto", "demo/v1/demo.proto"]
+        );
+        let copied: Vec<_> = compiled
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.origin))
+            .collect();
         assert_eq!(copied, [("demo/v1/demo.proto", Origin::User)]);
     }
 
@@ -312,13 +342,20 @@ mod tests {
             .collect();
         assert_eq!(
             bundled,
-            ["google/api/http.proto", "google/api/annotations.proto", "google/rpc/status.proto"]
+            [
+                "google/api/http.proto",
+                "google/api/annotations.proto",
+                "google/rpc/status.proto"
+            ]
         );
     }
 
     #[test]
     fn syntax_errors_give_file_line_and_column() {
-        let input = in_memory(&[("bad.proto", "syntax = \"proto3\";\n\nmessage {\n")], &["bad.proto"]);
+        let input = in_memory(
+            &[("bad.proto", "syntax = \"proto3\";\n\nmessage {\n")],
+            &["bad.proto"],
+        );
         let err = compile(&input).unwrap_err().to_string();
         assert!(err.starts_with("bad.proto:3:9: "), "{err}");
     }
@@ -326,11 +363,17 @@ mod tests {
     #[test]
     fn missing_imports_list_where_they_were_looked_for() {
         let input = in_memory(
-            &[("a.proto", "syntax = \"proto3\";\nimport \"other/missing.proto\";\n")],
+            &[(
+                "a.proto",
+                "syntax = \"proto3\";\nimport \"other/missing.proto\";\n",
+            )],
             &["a.proto"],
         );
         let err = compile(&input).unwrap_err().to_string();
-        assert!(err.starts_with("a.proto:2:1: import 'other/missing.proto' not found"), "{err}");
+        assert!(
+            err.starts_with("a.proto:2:1: import 'other/missing.proto' not found"),
+            "{err}"
+        );
         assert!(err.contains("searched no include directories"), "{err}");
     }
 

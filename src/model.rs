@@ -28,6 +28,12 @@ pub struct Project {
     pub proto_roots: Vec<String>,
     /// Services of the root files, in file then declaration order.
     pub services: Vec<Service>,
+    /// Whether any service is CRUD over a resource (the project then has `src/store/`).
+    pub has_resources: bool,
+    /// The streaming kinds used by any method, each once, in declaration order.
+    pub method_kinds: Vec<MethodKind>,
+    /// Whether any service gets stub handlers (its meaning is unknown to the tool).
+    pub has_stubs: bool,
 }
 
 /// One gRPC service the project serves.
@@ -47,18 +53,16 @@ pub struct Service {
     pub module: String,
     /// Generated server module: `user_service_server`.
     pub server_module: String,
-    /// Generated client module: `user_service_client`.
-    pub client_module: String,
     /// Generated service trait: `UserService`.
     pub trait_name: String,
     /// Generated server type: `UserServiceServer`.
     pub server_type: String,
-    /// Generated client type: `UserServiceClient`.
-    pub client_type: String,
     /// Handler struct in the user-owned module: `UserServiceHandler`.
     pub handler: String,
     /// Typed API struct of the project's client: `UserServiceApi`.
     pub api: String,
+    /// Module of the API under `src/client/`: `user_service_api`.
+    pub api_module: String,
     /// Accessor on the project's client returning the API: `user_service`.
     pub accessor: String,
     /// Leading comment of the service, one entry per line.
@@ -67,6 +71,12 @@ pub struct Service {
     pub methods: Vec<Method>,
     /// Set when the tool knows the service is CRUD over this resource, so it can implement it.
     pub resource: Option<ResourceNames>,
+    /// Whether any method streams responses (the handler then needs a stream type).
+    pub streams_responses: bool,
+    /// Whether any method names a message of the service's own package (through `pb::`).
+    pub uses_package_types: bool,
+    /// Whether the service has methods (one without gets no client API and no tests).
+    pub has_methods: bool,
 }
 
 /// How a method streams.
@@ -99,8 +109,11 @@ pub struct Method {
     pub input: String,
     /// Rust type of the response message, likewise.
     pub output: String,
-    /// Associated stream type tonic asks for on server-streaming methods: `StreamUsersStream`.
+    /// Associated stream type tonic asks for on response-streaming methods: `StreamUsersStream`
+    /// (tonic keeps the proto spelling, so `watch_all` gives `watch_allStream`).
     pub stream_type: String,
+    /// Whether `stream_type` is UpperCamelCase (otherwise it needs a lint exception).
+    pub stream_type_is_camel: bool,
     /// Leading comment of the method, one entry per line.
     pub doc: Vec<String>,
 }
@@ -118,6 +131,12 @@ pub fn build_project(
         let Some(file) = protos.descriptors.file.iter().find(|f| f.name() == root) else {
             bail!("{root}: compiled, but missing from the descriptor set");
         };
+        if file.service.is_empty() {
+            bail!(
+                "{}: declares no `service`, so there is nothing to serve; a file with only messages belongs under an include directory (-I) and is compiled because a root file imports it",
+                protos.display_root(root)
+            );
+        }
         for (index, service) in file.service.iter().enumerate() {
             let full_name = qualified(file.package(), service.name());
             let doc = comment_lines(file, &[6, index as i32]);
@@ -140,14 +159,17 @@ pub fn build_project(
             ));
         }
     }
-    if services.is_empty() {
-        bail!(
-            "{}: no `service` is declared, so there is nothing to serve; files with only messages belong under an include directory",
-            protos.roots.join(", ")
-        );
-    }
     disambiguate_modules(&mut services);
+    let mut method_kinds = Vec::new();
+    for method in services.iter().flat_map(|s| &s.methods) {
+        if !method_kinds.contains(&method.kind) {
+            method_kinds.push(method.kind);
+        }
+    }
     Ok(Project {
+        method_kinds,
+        has_stubs: services.iter().any(|s| s.resource.is_none()),
+        has_resources: services.iter().any(|s| s.resource.is_some()),
         name: name.to_owned(),
         crate_name: naming::crate_name(name),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -164,26 +186,38 @@ fn build_service(
     methods: Vec<Method>,
     resource: Option<ResourceNames>,
 ) -> Service {
-    let pascal = name.to_upper_camel_case();
+    let pascal = naming::rust_type_name(name);
     let snake = name.to_snake_case();
+    let tonic_snake = naming::tonic_snake_case(&pascal);
+    let streams_responses = methods.iter().any(|m| {
+        matches!(
+            m.kind,
+            MethodKind::ServerStreaming | MethodKind::Bidirectional
+        )
+    });
+    let uses_package_types = methods
+        .iter()
+        .any(|m| m.input.starts_with("pb::") || m.output.starts_with("pb::"));
     Service {
+        has_methods: !methods.is_empty(),
+        uses_package_types,
         name: name.to_owned(),
         full_name,
         package: file.package().to_owned(),
         file: file.name().to_owned(),
         proto_module: package_module(file.package()),
         module: naming::rust_ident(&snake),
-        server_module: format!("{snake}_server"),
-        client_module: format!("{snake}_client"),
+        server_module: format!("{tonic_snake}_server"),
         trait_name: pascal.clone(),
         server_type: format!("{pascal}Server"),
-        client_type: format!("{pascal}Client"),
         handler: format!("{pascal}Handler"),
         api: format!("{pascal}Api"),
+        api_module: format!("{snake}_api"),
         accessor: naming::rust_ident(&snake),
         doc,
         methods,
         resource,
+        streams_responses,
     }
 }
 
@@ -200,14 +234,17 @@ fn build_method(
         (true, false) => MethodKind::ClientStreaming,
         (true, true) => MethodKind::Bidirectional,
     };
+    let input = types.resolve(method.input_type(), package)?;
+    let stream_type = format!("{}Stream", method.name());
     Ok(Method {
+        stream_type_is_camel: stream_type == stream_type.to_upper_camel_case(),
+        stream_type,
+        input,
         name: method.name().to_owned(),
         rust_name: naming::rust_ident(&method.name().to_snake_case()),
         route: format!("/{service_full_name}/{}", method.name()),
         kind,
-        input: types.resolve(method.input_type(), package)?,
         output: types.resolve(method.output_type(), package)?,
-        stream_type: format!("{}Stream", method.name().to_upper_camel_case()),
         doc,
     })
 }
@@ -228,6 +265,7 @@ fn disambiguate_modules(services: &mut [Service]) {
         let pascal = unique.to_upper_camel_case();
         service.handler = format!("{pascal}Handler");
         service.api = format!("{pascal}Api");
+        service.api_module = format!("{unique}_api");
     }
 }
 
@@ -306,7 +344,7 @@ fn index_message(
     message: &DescriptorProto,
 ) {
     let full_name = format!("{proto_prefix}.{}", message.name());
-    let rust_name = format!("{rust_prefix}{}", message.name().to_upper_camel_case());
+    let rust_name = format!("{rust_prefix}{}", naming::rust_type_name(message.name()));
     let nested_prefix = format!(
         "{rust_prefix}{}::",
         naming::rust_ident(&message.name().to_snake_case())
@@ -328,7 +366,9 @@ fn comment_lines(file: &FileDescriptorProto, path: &[i32]) -> Vec<String> {
         .map(|comment| {
             comment
                 .lines()
-                .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned())
+                // Trimmed, so indented comment text never becomes a rustdoc code block.
+                .map(|line| line.trim().to_owned())
+                .skip_while(String::is_empty)
                 .collect::<Vec<_>>()
         })
         .map(|mut lines| {
@@ -393,9 +433,6 @@ mod tests {
         let err = build_project("demo", &compiled, &HashMap::new())
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("m.proto") && err.contains("no `service`"),
-            "{err}"
-        );
+        assert!(err.starts_with("m.proto: declares no `service`"), "{err}");
     }
 }

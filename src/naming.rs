@@ -52,6 +52,30 @@ pub fn rust_ident(word: &str) -> String {
     }
 }
 
+/// tonic-build's snake case for module names (`HTTPService` -> `h_t_t_p_service`): an
+/// underscore before every uppercase letter that follows another character.
+pub fn tonic_snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        snake.push(c.to_ascii_lowercase());
+        if chars.peek().is_some_and(|next| next.is_uppercase()) {
+            snake.push('_');
+        }
+    }
+    snake
+}
+
+/// prost's name for a message or service type: UpperCamelCase, `Self` escaped.
+pub fn rust_type_name(proto_name: &str) -> String {
+    let camel = proto_name.to_upper_camel_case();
+    if camel == "Self" {
+        "Self_".to_owned()
+    } else {
+        camel
+    }
+}
+
 /// Checks a project name given on the command line and explains any refusal.
 pub fn validate_project_name(name: &str) -> anyhow::Result<()> {
     let hint = "use lowercase letters, digits and single `-` or `_` between words, starting with a letter (e.g. `user-service`)";
@@ -275,6 +299,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("limit"));
+    }
+
+    #[test]
+    fn tonic_module_names_split_every_capital() {
+        assert_eq!(tonic_snake_case("UserService"), "user_service");
+        assert_eq!(tonic_snake_case("HTTPGateway"), "h_t_t_p_gateway");
+        assert_eq!(tonic_snake_case("Greeter"), "greeter");
     }
 
     #[test]

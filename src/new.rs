@@ -6,8 +6,10 @@ use anyhow::Context;
 
 use crate::{
     cli::NewArgs,
-    input::{self, ProtoInput},
-    model, naming, plan,
+    input::{self, CompiledProtos, ProtoInput},
+    model,
+    naming::{self, ResourceNames},
+    plan,
     render::{self, RenderedFile},
     report::{self, Progress, Verbosity},
     templates::Templates,
@@ -17,7 +19,7 @@ use crate::{
 /// Template of the default proto, rendered from the project name.
 const DEFAULT_PROTO_TEMPLATE: &str = "input/resource.proto";
 
-/// Renders the project `args` describes, entirely in memory.
+/// Renders the default project of `name`: one CRUD service over the resource the name gives.
 pub fn render_new_project(
     name: &str,
     templates: &Templates,
@@ -33,13 +35,32 @@ pub fn render_new_project(
     input.roots.push(default.proto_path.clone());
     let compiled = input::compile(&input)
         .context("the default proto does not compile (a bug in microframework)")?;
-
     let resources = HashMap::from([(
         format!("{}.{}", default.package, default.service),
         default.resource.clone(),
     )]);
-    let project = model::build_project(name, &compiled, &resources)?;
-    let plan = plan::plan_project(&project, &compiled, templates)?;
+    render_compiled(name, &compiled, &resources, templates)
+}
+
+/// Renders a project serving every service of the given root protos, with stub handlers.
+pub fn render_proto_project(
+    name: &str,
+    input: &ProtoInput,
+    templates: &Templates,
+) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
+    naming::validate_project_name(name)?;
+    let compiled = input::compile(input)?;
+    render_compiled(name, &compiled, &HashMap::new(), templates)
+}
+
+fn render_compiled(
+    name: &str,
+    compiled: &CompiledProtos,
+    resources: &HashMap<String, ResourceNames>,
+    templates: &Templates,
+) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
+    let project = model::build_project(name, compiled, resources)?;
+    let plan = plan::plan_project(&project, compiled, templates)?;
     let files = render::render_project(&plan, &project, templates)?;
     Ok((project, files))
 }
@@ -47,20 +68,10 @@ pub fn render_new_project(
 /// Runs `microframework new`.
 pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
     let started = Instant::now();
-    // Refuse a bad name before any progress output, so the error stands alone.
-    naming::validate_project_name(&args.name)?;
     let progress = Progress::new(verbosity);
-    progress.step("Rendering the project");
-    let templates = Templates::embedded()?;
-    let (project, files) = render_new_project(&args.name, &templates)?;
-    let target = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.name));
-    progress.step(&format!("Writing {} files", files.len()));
-    let written = write::create_project(&target, &files);
+    let outcome = generate(args, &progress);
     progress.finish();
-    written?;
+    let (project, files, target) = outcome?;
     let services: Vec<String> = project
         .services
         .iter()
@@ -71,4 +82,26 @@ pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
         eprintln!("Done in {} ms.", started.elapsed().as_millis());
     }
     Ok(())
+}
+
+/// Renders and writes the project; returns what was written and where.
+fn generate(
+    args: &NewArgs,
+    progress: &Progress,
+) -> anyhow::Result<(model::Project, Vec<RenderedFile>, PathBuf)> {
+    progress.step("Rendering the project");
+    let templates = Templates::embedded()?;
+    let (project, files) = if args.protos.is_empty() {
+        render_new_project(&args.name, &templates)?
+    } else {
+        let input = ProtoInput::from_files(&args.protos, &args.includes)?;
+        render_proto_project(&args.name, &input, &templates)?
+    };
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    progress.step(&format!("Writing {} files", files.len()));
+    write::create_project(&target, &files)?;
+    Ok((project, files, target))
 }

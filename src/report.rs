@@ -15,10 +15,10 @@ pub enum Verbosity {
     Normal,
 }
 
-/// Progress of a multi-step command: a spinner on a terminal, plain lines otherwise.
+/// Progress of a multi-step command: a spinner on a terminal; elsewhere nothing, so that logs
+/// hold only the summary or the error.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    verbosity: Verbosity,
 }
 
 impl Progress {
@@ -33,15 +33,13 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(80));
             bar
         });
-        Self { bar, verbosity }
+        Self { bar }
     }
 
     /// Announces the next step.
     pub fn step(&self, message: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_message(message.to_owned()),
-            None if self.verbosity == Verbosity::Normal => eprintln!("{message}"),
-            None => {}
+        if let Some(bar) = &self.bar {
+            bar.set_message(message.to_owned());
         }
     }
 

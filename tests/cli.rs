@@ -175,3 +175,114 @@ fn an_existing_file_is_refused() {
         "a file"
     );
 }
+
+/// `fixtures/bad/<file>` as a string path.
+fn bad_proto(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/bad")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// Runs `new demo --proto <proto> [extra...]` in an empty directory, expects failure with a
+/// message containing every `expected` text, and checks nothing was written.
+fn assert_bad_proto(proto: &str, extra: &[&str], expected: &[&str]) {
+    let work = tempfile::tempdir().unwrap();
+    let assert = microframework()
+        .current_dir(work.path())
+        .args(["new", "demo", "--proto", proto])
+        .args(extra)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one paragraph: {stderr}"
+    );
+    for text in expected {
+        assert!(stderr.contains(text), "expected {text:?} in: {stderr}");
+    }
+    assert!(tree(work.path()).is_empty(), "{proto} left files behind");
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_column() {
+    let proto = bad_proto("syntax_error.proto");
+    assert_bad_proto(&proto, &[], &[&format!("{proto}:7:1:"), "expected ';'"]);
+}
+
+#[test]
+fn a_missing_import_lists_the_include_dirs_searched() {
+    let proto = bad_proto("missing_import.proto");
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/protos/multi");
+    let include = include.display().to_string();
+    assert_bad_proto(
+        &proto,
+        &["-I", &include],
+        &[
+            &format!("{proto}:5:1:"),
+            "import 'nowhere/v1/missing.proto' not found",
+            &format!("searched {include}, "),
+            "bundled google/api",
+            "-I",
+        ],
+    );
+}
+
+#[test]
+fn an_undefined_type_is_located() {
+    let proto = bad_proto("undefined_type.proto");
+    assert_bad_proto(
+        &proto,
+        &[],
+        &[&format!("{proto}:6:25:"), "'Nope' is not defined"],
+    );
+}
+
+#[test]
+fn a_duplicate_field_number_points_at_the_second_use() {
+    let proto = bad_proto("duplicate_field.proto");
+    assert_bad_proto(
+        &proto,
+        &[],
+        &[
+            &format!("{proto}:7:14:"),
+            "field number '1' is already used",
+        ],
+    );
+}
+
+#[test]
+fn a_file_without_services_says_so_and_suggests_include_dirs() {
+    let proto = bad_proto("messages_only.proto");
+    assert_bad_proto(
+        &proto,
+        &[],
+        &[&format!("{proto}: declares no `service`"), "-I"],
+    );
+}
+
+#[test]
+fn a_binary_file_is_not_a_proto() {
+    let proto = bad_proto("binary.proto");
+    assert_bad_proto(&proto, &[], &[&format!("{proto}: not a text file")]);
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let proto = bad_proto("does_not_exist.proto");
+    assert_bad_proto(&proto, &[], &[&format!("{proto}: no such file")]);
+}
+
+#[test]
+fn a_missing_include_dir_is_named() {
+    let proto = bad_proto("syntax_error.proto");
+    assert_bad_proto(
+        &proto,
+        &["-I", "/no/such/dir"],
+        &["include directory /no/such/dir does not exist"],
+    );
+}

@@ -16,6 +16,15 @@ use std::{
 use assert_cmd::Command as BinCommand;
 use serde_json::Value;
 
+mod support;
+
+/// Services every generated server adds to its own.
+const INFRASTRUCTURE_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 fn shared_target_dir() -> PathBuf {
     std::env::var_os("MICROFRAMEWORK_E2E_TARGET")
         .map(PathBuf::from)
@@ -43,14 +52,58 @@ fn cargo(project: &Path, args: &[&str]) -> Output {
     output
 }
 
-fn generate(work: &Path, name: &str) -> PathBuf {
+fn generate(work: &Path, name: &str, extra: &[String]) -> PathBuf {
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
         .current_dir(work)
         .args(["new", name, "--type=grpc", "--quiet"])
+        .args(extra)
         .assert()
         .success();
     work.join(name)
+}
+
+/// Builds the project's binary and starts it on a free loopback port.
+fn start_server(project: &Path, name: &str) -> (Server, Grpcurl) {
+    cargo(project, &["build", "--quiet"]);
+    let port = free_port();
+    let child = Command::new(shared_target_dir().join("debug").join(name))
+        .current_dir(project)
+        .env("GRPC_PORT", port.to_string())
+        .env("GRPC_HOST", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("the server starts");
+    let server = Server(Some(child));
+    wait_until_listening(port);
+    let grpc = Grpcurl {
+        address: format!("127.0.0.1:{port}"),
+    };
+    (server, grpc)
+}
+
+/// The names in `SERVICE_NAMES` of a generated `src/proto.rs`, sorted.
+fn generated_service_names(project: &Path) -> Vec<String> {
+    let proto_rs = std::fs::read_to_string(project.join("src/proto.rs")).expect("src/proto.rs");
+    let table = proto_rs
+        .split("SERVICE_NAMES: &[&str] = &[")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("a SERVICE_NAMES table");
+    let mut names: Vec<String> = table
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    names.sort();
+    names
 }
 
 fn free_port() -> u16 {
@@ -87,6 +140,18 @@ impl Grpcurl {
             .expect("grpcurl prints JSON")
     }
 
+    /// The services reflection lists, sorted.
+    fn list(&self) -> Vec<String> {
+        let listed = self.run(&[&self.address, "list"]);
+        assert!(listed.status.success(), "grpcurl list failed");
+        let mut services: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        services.sort();
+        services
+    }
+
     /// Calls `method` expecting a gRPC error; returns grpcurl's stderr.
     fn call_err(&self, method: &str, body: &str) -> String {
         let output = self.run(&["-d", body, &self.address, method]);
@@ -119,7 +184,7 @@ fn wait_until_listening(port: u16) {
 #[ignore = "compiles a generated project; run by scripts/test"]
 fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
     let work = tempfile::tempdir().unwrap();
-    let project = generate(work.path(), "user-service");
+    let project = generate(work.path(), "user-service", &[]);
 
     cargo(&project, &["test", "--quiet"]);
     cargo(
@@ -127,38 +192,11 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
     );
     cargo(&project, &["fmt", "--check"]);
-    cargo(&project, &["build", "--quiet"]);
-
-    let port = free_port();
-    let binary = shared_target_dir().join("debug/user-service");
-    let child = Command::new(&binary)
-        .current_dir(&project)
-        .env("GRPC_PORT", port.to_string())
-        .env("GRPC_HOST", "127.0.0.1")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("the server starts");
-    let mut server = Server(Some(child));
-    wait_until_listening(port);
-    let grpc = Grpcurl {
-        address: format!("127.0.0.1:{port}"),
-    };
-
-    let listed = grpc.run(&[&grpc.address, "list"]);
-    let mut services: Vec<_> = String::from_utf8_lossy(&listed.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    services.sort();
-    assert_eq!(
-        services,
-        [
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-            "grpc.reflection.v1alpha.ServerReflection",
-            "user.v1.UserService",
-        ]
-    );
+    let (mut server, grpc) = start_server(&project, "user-service");
+    let mut expected = sorted(INFRASTRUCTURE_SERVICES);
+    expected.push("user.v1.UserService".to_owned());
+    expected.sort();
+    assert_eq!(grpc.list(), expected);
     let health = grpc.call(
         "grpc.health.v1.Health/Check",
         r#"{"service": "user.v1.UserService"}"#,
@@ -209,4 +247,55 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         "server exit status after SIGTERM: {:?}",
         exit.status
     );
+}
+
+#[test]
+#[ignore = "compiles a generated project per fixture; run by scripts/test"]
+fn every_proto_fixture_compiles_and_passes_its_tests_clippy_and_rustfmt() {
+    let work = tempfile::tempdir().unwrap();
+    for fixture in support::PROTO_FIXTURES {
+        let project = generate(work.path(), fixture.name, &fixture.args());
+        assert_eq!(
+            generated_service_names(&project),
+            sorted(fixture.services),
+            "{}: the served services are exactly those of the root files",
+            fixture.name
+        );
+        // The generated tests check health for every service, that reflection lists exactly
+        // SERVICE_NAMES plus health and reflection, and that every stub answers UNIMPLEMENTED.
+        cargo(&project, &["test", "--quiet"]);
+        cargo(
+            &project,
+            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+        );
+        cargo(&project, &["fmt", "--check"]);
+    }
+}
+
+#[test]
+#[ignore = "compiles and runs generated servers; run by scripts/test"]
+fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
+    let work = tempfile::tempdir().unwrap();
+    for name in ["multi", "imports", "statusimport"] {
+        let fixture = support::PROTO_FIXTURES
+            .iter()
+            .find(|f| f.name == name)
+            .expect("a fixture of that name");
+        let project = generate(work.path(), fixture.name, &fixture.args());
+        let (_server, grpc) = start_server(&project, fixture.name);
+
+        let mut expected = sorted(INFRASTRUCTURE_SERVICES);
+        expected.extend(sorted(fixture.services));
+        expected.sort();
+        assert_eq!(
+            grpc.list(),
+            expected,
+            "{name}: reflection lists exactly these"
+        );
+        for service in fixture.services {
+            let body = format!(r#"{{"service": "{service}"}}"#);
+            let health = grpc.call("grpc.health.v1.Health/Check", &body);
+            assert_eq!(health[0]["status"], "SERVING", "{service}");
+        }
+    }
 }

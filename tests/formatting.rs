@@ -3,7 +3,50 @@
 
 use std::process::Command;
 
-use microframework::{new::render_new_project, templates::Templates};
+mod support;
+
+use microframework::{
+    input::ProtoInput,
+    new::{render_new_project, render_proto_project},
+    render::RenderedFile,
+    templates::Templates,
+};
+
+/// Writes the Rust files of a rendered project to a temporary directory and runs
+/// `rustfmt --check` on them.
+fn assert_rustfmt_clean(label: &str, files: &[RenderedFile]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rust_files = Vec::new();
+    for file in files.iter().filter(|f| f.path.ends_with(".rs")) {
+        let path = dir.path().join(&file.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &file.contents).unwrap();
+        rust_files.push(path);
+    }
+    let output = Command::new("rustfmt")
+        .args(["--check", "--edition", "2021"])
+        .args(&rust_files)
+        .output()
+        .expect("rustfmt runs (rustup component add rustfmt)");
+    assert!(
+        output.status.success(),
+        "{label}: rustfmt would change the generated code:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn generated_rust_is_rustfmt_clean_for_every_proto_fixture() {
+    let templates = Templates::embedded().expect("templates parse");
+    for fixture in support::PROTO_FIXTURES {
+        let input = ProtoInput::from_files(&fixture.root_paths(), &fixture.include_paths())
+            .expect("fixture paths");
+        let (_, files) = render_proto_project(fixture.name, &input, &templates)
+            .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
+        assert_rustfmt_clean(fixture.name, &files);
+    }
+}
 
 #[test]
 fn generated_rust_is_rustfmt_clean_for_many_names() {
@@ -18,24 +61,6 @@ fn generated_rust_is_rustfmt_clean_for_many_names() {
     ];
     for name in names {
         let (_, files) = render_new_project(name, &templates).expect("renders");
-        let dir = tempfile::tempdir().unwrap();
-        let mut rust_files = Vec::new();
-        for file in files.iter().filter(|f| f.path.ends_with(".rs")) {
-            let path = dir.path().join(&file.path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &file.contents).unwrap();
-            rust_files.push(path);
-        }
-        let output = Command::new("rustfmt")
-            .args(["--check", "--edition", "2021"])
-            .args(&rust_files)
-            .output()
-            .expect("rustfmt runs (rustup component add rustfmt)");
-        assert!(
-            output.status.success(),
-            "{name}: rustfmt would change the generated code:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_rustfmt_clean(name, &files);
     }
 }

@@ -1,0 +1,120 @@
+//! The proto fixtures under `fixtures/protos/`, shared by the formatting and end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// A project generated from proto fixtures.
+pub struct ProtoFixture {
+    /// Project name.
+    pub name: &'static str,
+    /// Root files, relative to `fixtures/protos/`.
+    pub roots: &'static [&'static str],
+    /// Include directories, relative to `fixtures/protos/`.
+    pub includes: &'static [&'static str],
+    /// The services the project must serve: exactly those of the root files.
+    pub services: &'static [&'static str],
+}
+
+impl ProtoFixture {
+    /// Root files as paths.
+    pub fn root_paths(&self) -> Vec<PathBuf> {
+        self.roots
+            .iter()
+            .map(|root| fixtures_dir().join(root))
+            .collect()
+    }
+
+    /// Include directories as paths.
+    pub fn include_paths(&self) -> Vec<PathBuf> {
+        self.includes
+            .iter()
+            .map(|dir| fixtures_dir().join(dir))
+            .collect()
+    }
+
+    /// `new` arguments after the project name.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec!["--proto".to_owned()];
+        args.extend(self.root_paths().iter().map(|p| p.display().to_string()));
+        for dir in self.include_paths() {
+            args.push("-I".to_owned());
+            args.push(dir.display().to_string());
+        }
+        args
+    }
+}
+
+/// `fixtures/protos/`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/protos")
+}
+
+/// Every proto fixture: one or more per kind of proto users bring.
+pub const PROTO_FIXTURES: &[ProtoFixture] = &[
+    ProtoFixture {
+        name: "multi",
+        roots: &["multi/streaming.proto"],
+        includes: &[],
+        services: &[
+            "acme.chat.v1.ChatService",
+            "acme.chat.v1.PresenceService",
+            "acme.chat.v1.AdminService",
+        ],
+    },
+    ProtoFixture {
+        name: "imports",
+        roots: &["imports/api/shop/v1/shop.proto"],
+        includes: &["imports/api", "imports/common"],
+        services: &["acme.shop.v1.PricingService"],
+    },
+    ProtoFixture {
+        name: "wkt",
+        roots: &["wkt/catalog.proto"],
+        includes: &[],
+        services: &["acme.catalog.v1.CatalogService"],
+    },
+    ProtoFixture {
+        name: "keywords",
+        roots: &["keywords/keywords.proto"],
+        includes: &[],
+        services: &[
+            "acme.match.v1.Config",
+            "acme.match.v1.Client",
+            "acme.match.v1.snake_case_service",
+        ],
+    },
+    ProtoFixture {
+        name: "legacy",
+        roots: &["proto2/legacy.proto"],
+        includes: &[],
+        services: &["acme.legacy.v1.LegacyOrders"],
+    },
+    ProtoFixture {
+        name: "bare",
+        roots: &["nopackage/bare.proto"],
+        includes: &[],
+        services: &["Pinger"],
+    },
+    ProtoFixture {
+        name: "ledger",
+        roots: &["deep/ledger.proto"],
+        includes: &[],
+        services: &["acme.platform.billing.v1beta1.LedgerService"],
+    },
+    ProtoFixture {
+        name: "multiroot",
+        roots: &[
+            "multiroot/alpha/v1/alpha.proto",
+            "multiroot/beta/v1/beta.proto",
+        ],
+        includes: &["multiroot"],
+        services: &["alpha.v1.Greeter", "beta.v1.Greeter"],
+    },
+    ProtoFixture {
+        name: "statusimport",
+        roots: &["healthimport/status.proto"],
+        includes: &[],
+        services: &["acme.status.v1.StatusService"],
+    },
+];
