@@ -21,6 +21,37 @@ pub struct Cli {
 pub enum Command {
     /// Create a new service project.
     New(NewArgs),
+    /// Generate files from a spec.
+    Gen(GenArgs),
+}
+
+/// Arguments of `microframework gen`.
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// What to generate.
+    #[command(subcommand)]
+    pub command: GenCommand,
+}
+
+/// The things `gen` makes.
+#[derive(Debug, Subcommand)]
+pub enum GenCommand {
+    /// Write the proto3 file a service spec describes.
+    Proto(GenProtoArgs),
+}
+
+/// Arguments of `microframework gen proto`.
+#[derive(Debug, clap::Args)]
+pub struct GenProtoArgs {
+    /// The TOML service spec.
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Where to write the proto (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `microframework new`.
@@ -37,6 +68,9 @@ pub struct NewArgs {
     /// Root .proto files: every service in them is served (repeat or list several).
     #[arg(long = "proto", value_name = "FILE", num_args = 1..)]
     pub protos: Vec<PathBuf>,
+    /// A TOML service spec: its resources get a working in-memory implementation.
+    #[arg(long, value_name = "FILE", conflicts_with = "protos")]
+    pub spec: Option<PathBuf>,
     /// Directories where imports are looked up, in order (like protoc's -I).
     #[arg(short = 'I', long = "include", value_name = "DIR", requires = "protos")]
     pub includes: Vec<PathBuf>,

@@ -3,6 +3,7 @@
 //! input -> model -> plan -> render -> write -> report.
 
 pub mod cli;
+pub mod gen_proto;
 pub mod input;
 pub mod model;
 pub mod naming;
@@ -10,10 +11,11 @@ pub mod new;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod spec;
 pub mod templates;
 pub mod write;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, GenCommand};
 use report::Verbosity;
 
 /// Runs a parsed command line.
@@ -25,5 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::New(args) => new::run(&args, verbosity),
+        Command::Gen(args) => match args.command {
+            GenCommand::Proto(args) => gen_proto::run(&args, verbosity),
+        },
     }
 }

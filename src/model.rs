@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::{
     input::CompiledProtos,
     naming::{self, ResourceNames},
+    spec::{ResourceSpec, ServiceSpec},
 };
 
 /// The whole project, as the templates see it.
@@ -34,6 +35,8 @@ pub struct Project {
     pub method_kinds: Vec<MethodKind>,
     /// Whether any service gets stub handlers (its meaning is unknown to the tool).
     pub has_stubs: bool,
+    /// Whether any service is implemented from a spec (over `store::memory`).
+    pub has_spec_resources: bool,
 }
 
 /// One gRPC service the project serves.
@@ -77,6 +80,10 @@ pub struct Service {
     pub uses_package_types: bool,
     /// Whether the service has methods (one without gets no client API and no tests).
     pub has_methods: bool,
+    /// Resources from a service spec this service manages (then implemented in memory).
+    pub spec_resources: Vec<ResourceSpec>,
+    /// The operations offered by any of `spec_resources`.
+    pub spec_operations: Vec<String>,
 }
 
 /// How a method streams.
@@ -118,12 +125,21 @@ pub struct Method {
     pub doc: Vec<String>,
 }
 
-/// Builds the project model from compiled protos. `resources` names the services the tool
-/// generated itself (full name -> resource), which get a working implementation.
+/// What the tool knows about the services it made itself, so it can implement them.
+#[derive(Debug, Clone, Default)]
+pub struct KnownServices {
+    /// Default services (full name -> resource): CRUD over name and email.
+    pub resources: HashMap<String, ResourceNames>,
+    /// The service of a spec, with its resources.
+    pub spec: Option<ServiceSpec>,
+}
+
+/// Builds the project model from compiled protos; services in `known` get a working
+/// implementation, the others stubs.
 pub fn build_project(
     name: &str,
     protos: &CompiledProtos,
-    resources: &HashMap<String, ResourceNames>,
+    known: &KnownServices,
 ) -> anyhow::Result<Project> {
     let types = RustTypes::index(&protos.descriptors.file);
     let mut services = Vec::new();
@@ -149,14 +165,29 @@ pub fn build_project(
                     build_method(&full_name, file.package(), method, doc, &types)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            services.push(build_service(
+            let mut built = build_service(
                 file,
                 service.name(),
                 full_name.clone(),
                 doc,
                 methods,
-                resources.get(&full_name).cloned(),
-            ));
+                known.resources.get(&full_name).cloned(),
+            );
+            if let Some(spec) = &known.spec {
+                if format!("{}.{}", spec.package, spec.service) == full_name {
+                    built.spec_operations = crate::spec::OPERATIONS
+                        .iter()
+                        .filter(|op| {
+                            spec.resources
+                                .iter()
+                                .any(|r| r.operations.iter().any(|o| o == *op))
+                        })
+                        .map(|op| op.to_string())
+                        .collect();
+                    built.spec_resources = spec.resources.clone();
+                }
+            }
+            services.push(built);
         }
     }
     disambiguate_modules(&mut services);
@@ -168,8 +199,13 @@ pub fn build_project(
     }
     Ok(Project {
         method_kinds,
-        has_stubs: services.iter().any(|s| s.resource.is_none()),
-        has_resources: services.iter().any(|s| s.resource.is_some()),
+        has_stubs: services
+            .iter()
+            .any(|s| s.resource.is_none() && s.spec_resources.is_empty()),
+        has_resources: services
+            .iter()
+            .any(|s| s.resource.is_some() || !s.spec_resources.is_empty()),
+        has_spec_resources: services.iter().any(|s| !s.spec_resources.is_empty()),
         name: name.to_owned(),
         crate_name: naming::crate_name(name),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -200,6 +236,8 @@ fn build_service(
         .any(|m| m.input.starts_with("pb::") || m.output.starts_with("pb::"));
     Service {
         has_methods: !methods.is_empty(),
+        spec_resources: Vec::new(),
+        spec_operations: Vec::new(),
         uses_package_types,
         name: name.to_owned(),
         full_name,
@@ -394,7 +432,7 @@ mod tests {
 
     fn project(source: &str) -> Project {
         let compiled = compiled("a/v1/a.proto", source);
-        build_project("demo", &compiled, &HashMap::new()).expect("model")
+        build_project("demo", &compiled, &KnownServices::default()).expect("model")
     }
 
     #[test]
@@ -430,7 +468,7 @@ mod tests {
     #[test]
     fn a_file_without_services_is_refused() {
         let compiled = compiled("m.proto", "syntax = \"proto3\";\nmessage M {}\n");
-        let err = build_project("demo", &compiled, &HashMap::new())
+        let err = build_project("demo", &compiled, &KnownServices::default())
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("m.proto: declares no `service`"), "{err}");

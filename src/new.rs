@@ -6,12 +6,13 @@ use anyhow::Context;
 
 use crate::{
     cli::NewArgs,
+    gen_proto,
     input::{self, CompiledProtos, ProtoInput},
-    model,
-    naming::{self, ResourceNames},
-    plan,
+    model::{self, KnownServices},
+    naming, plan,
     render::{self, RenderedFile},
     report::{self, Progress, Verbosity},
+    spec::{self, ServiceSpec},
     templates::Templates,
     write,
 };
@@ -35,11 +36,14 @@ pub fn render_new_project(
     input.roots.push(default.proto_path.clone());
     let compiled = input::compile(&input)
         .context("the default proto does not compile (a bug in microframework)")?;
-    let resources = HashMap::from([(
-        format!("{}.{}", default.package, default.service),
-        default.resource.clone(),
-    )]);
-    render_compiled(name, &compiled, &resources, templates)
+    let known = KnownServices {
+        resources: HashMap::from([(
+            format!("{}.{}", default.package, default.service),
+            default.resource.clone(),
+        )]),
+        spec: None,
+    };
+    render_compiled(name, &compiled, &known, templates)
 }
 
 /// Renders a project serving every service of the given root protos, with stub handlers.
@@ -50,16 +54,32 @@ pub fn render_proto_project(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
     let compiled = input::compile(input)?;
-    render_compiled(name, &compiled, &HashMap::new(), templates)
+    render_compiled(name, &compiled, &KnownServices::default(), templates)
+}
+
+/// Renders a project from a service spec, with a working in-memory implementation of every
+/// resource.
+pub fn render_spec_project(
+    name: &str,
+    spec: ServiceSpec,
+    templates: &Templates,
+) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
+    naming::validate_project_name(name)?;
+    let (_, compiled) = gen_proto::spec_proto(&spec, templates)?;
+    let known = KnownServices {
+        resources: HashMap::new(),
+        spec: Some(spec),
+    };
+    render_compiled(name, &compiled, &known, templates)
 }
 
 fn render_compiled(
     name: &str,
     compiled: &CompiledProtos,
-    resources: &HashMap<String, ResourceNames>,
+    known: &KnownServices,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
-    let project = model::build_project(name, compiled, resources)?;
+    let project = model::build_project(name, compiled, known)?;
     let plan = plan::plan_project(&project, compiled, templates)?;
     let files = render::render_project(&plan, &project, templates)?;
     Ok((project, files))
@@ -91,7 +111,9 @@ fn generate(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>, PathBuf)> {
     progress.step("Rendering the project");
     let templates = Templates::embedded()?;
-    let (project, files) = if args.protos.is_empty() {
+    let (project, files) = if let Some(spec) = &args.spec {
+        render_spec_project(&args.name, spec::load(spec)?, &templates)?
+    } else if args.protos.is_empty() {
         render_new_project(&args.name, &templates)?
     } else {
         let input = ProtoInput::from_files(&args.protos, &args.includes)?;

@@ -64,6 +64,7 @@ pub fn plan_project(
     protos: &CompiledProtos,
     templates: &Templates,
 ) -> anyhow::Result<Plan> {
+    let contexts = TemplateContexts::new(project)?;
     let mut files = Vec::new();
     for template in templates.project_templates() {
         let bindings: Vec<Option<usize>> = match template.front.each {
@@ -71,7 +72,7 @@ pub fn plan_project(
             Some(Each::Service) => (0..project.services.len()).map(Some).collect(),
         };
         for service in bindings {
-            let context = template_context(project, service);
+            let context = contexts.get(service);
             if let Some(condition) = &template.front.when {
                 let test = format!("{{% if {condition} %}}yes{{% endif %}}");
                 if templates.render_str(&test, &context)? != "yes" {
@@ -108,12 +109,47 @@ pub fn plan_project(
     Ok(Plan { files })
 }
 
-/// The Tera context for a template: `project`, and `service` when bound.
-pub fn template_context(project: &Project, service: Option<usize>) -> tera::Context {
-    let mut context = tera::Context::new();
-    context.insert("project", project);
-    if let Some(index) = service {
-        context.insert("service", &project.services[index]);
+/// Tera contexts for the templates, built once per run: project-wide templates see the
+/// whole `project`; per-service templates see `service` and the project without its service
+/// list, so rendering N services costs O(N), not O(N²).
+pub struct TemplateContexts {
+    whole: tera::Context,
+    header: tera::Context,
+    services: Vec<tera::Value>,
+}
+
+impl TemplateContexts {
+    /// Serializes the project once.
+    pub fn new(project: &Project) -> anyhow::Result<Self> {
+        let mut whole = tera::Context::new();
+        whole.insert("project", project);
+        let header_project = Project {
+            services: Vec::new(),
+            ..project.clone()
+        };
+        let mut header = tera::Context::new();
+        header.insert("project", &header_project);
+        let services = project
+            .services
+            .iter()
+            .map(tera::to_value)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            whole,
+            header,
+            services,
+        })
     }
-    context
+
+    /// The context for a template: the whole project, or one service of it.
+    pub fn get(&self, service: Option<usize>) -> tera::Context {
+        match service {
+            None => self.whole.clone(),
+            Some(index) => {
+                let mut context = self.header.clone();
+                context.insert("service", &self.services[index]);
+                context
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::{
     model::Project,
-    plan::{template_context, Ownership, Plan, Source, GENERATED_HEADER},
+    plan::{Ownership, Plan, Source, TemplateContexts, GENERATED_HEADER},
     templates::Templates,
 };
 
@@ -23,12 +23,13 @@ pub fn render_project(
     project: &Project,
     templates: &Templates,
 ) -> anyhow::Result<Vec<RenderedFile>> {
+    let contexts = TemplateContexts::new(project)?;
     plan.files
         .iter()
         .map(|file| {
             let body = match &file.source {
                 Source::Template { name, service } => {
-                    templates.render(name, &template_context(project, *service))?
+                    templates.render(name, &contexts.get(*service))?
                 }
                 Source::Verbatim(contents) => contents.clone(),
             };

@@ -286,3 +286,139 @@ fn a_missing_include_dir_is_named() {
         &["include directory /no/such/dir does not exist"],
     );
 }
+
+fn spec_path(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/specs")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn gen_proto_prints_an_idiomatic_proto() {
+    let assert = microframework()
+        .args(["gen", "proto", "--spec", &spec_path("library.toml")])
+        .assert()
+        .success();
+    let proto = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for expected in [
+        "syntax = \"proto3\";",
+        "package acme.library.v1;",
+        "service LibraryService {",
+        "rpc ListBooks(ListBooksRequest) returns (ListBooksResponse);",
+        "rpc StreamBooks(StreamBooksRequest) returns (stream StreamBooksResponse);",
+        "BOOK_STATUS_UNSPECIFIED = 0;",
+        "BOOK_STATUS_ON_LOAN = 2;",
+        "repeated Author authors = 4;",
+        "optional double rating = 9;",
+        "google.protobuf.Timestamp create_time",
+    ] {
+        assert!(
+            proto.contains(expected),
+            "missing {expected:?} in:\n{proto}"
+        );
+    }
+    assert!(
+        !proto.contains("rpc StreamAuthors"),
+        "Author does not offer stream"
+    );
+}
+
+#[test]
+fn gen_proto_writes_a_file_and_never_overwrites_without_force() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = spec_path("telemetry.toml");
+    microframework()
+        .current_dir(work.path())
+        .args(["gen", "proto", "--spec", &spec, "-o", "api/telemetry.proto"])
+        .assert()
+        .success();
+    let written = work.path().join("api/telemetry.proto");
+    assert!(fs::read_to_string(&written)
+        .unwrap()
+        .contains("service TelemetryService"));
+
+    fs::write(&written, "// mine\n").unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["gen", "proto", "--spec", &spec, "-o", "api/telemetry.proto"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already exists"))
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(fs::read_to_string(&written).unwrap(), "// mine\n");
+
+    microframework()
+        .current_dir(work.path())
+        .args([
+            "gen",
+            "proto",
+            "--spec",
+            &spec,
+            "-o",
+            "api/telemetry.proto",
+            "--force",
+        ])
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&written)
+        .unwrap()
+        .contains("service TelemetryService"));
+}
+
+#[test]
+fn bad_specs_are_located_and_nothing_is_written() {
+    let cases = [
+        ("bad/unknown_key.toml", "3:1: unknown field `colour`"),
+        (
+            "bad/bad_type.toml",
+            "9:8: unknown type `strng` for field `title`",
+        ),
+        (
+            "bad/duplicate_field.toml",
+            "12:8: field `title` is declared twice in `Book`",
+        ),
+        ("bad/broken_toml.toml", "3:13: unclosed array table"),
+    ];
+    for (file, expected) in cases {
+        let spec = spec_path(file);
+        for args in [
+            vec!["gen", "proto", "--spec", &spec, "-o", "out.proto"],
+            vec!["new", "demo", "--spec", &spec],
+        ] {
+            let work = tempfile::tempdir().unwrap();
+            microframework()
+                .current_dir(work.path())
+                .args(&args)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::starts_with(format!(
+                    "error: {spec}:{expected}"
+                )));
+            assert!(tree(work.path()).is_empty(), "{args:?} left files behind");
+        }
+    }
+}
+
+#[test]
+fn new_from_a_spec_implements_every_resource() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "library", "--spec", &spec_path("library.toml"), "-q"])
+        .assert()
+        .success();
+    let handler =
+        fs::read_to_string(work.path().join("library/src/services/library_service.rs")).unwrap();
+    assert!(handler.contains("books: Arc<MemoryTable<pb::Book>>"));
+    assert!(handler.contains("async fn stream_books("));
+    assert!(
+        !handler.contains("unimplemented"),
+        "spec services are implemented, not stubbed"
+    );
+    let proto = work
+        .path()
+        .join("library/proto/acme/library/v1/library_service.proto");
+    assert!(proto.exists(), "the spec's proto is part of the project");
+}

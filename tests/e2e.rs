@@ -299,3 +299,49 @@ fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
         }
     }
 }
+
+#[test]
+#[ignore = "compiles a generated project per spec; run by scripts/test"]
+fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() {
+    let work = tempfile::tempdir().unwrap();
+    for fixture in support::SPEC_FIXTURES {
+        let spec = fixture.path().display().to_string();
+        let project = generate(work.path(), fixture.name, &["--spec".to_owned(), spec]);
+        assert_eq!(generated_service_names(&project), [fixture.service]);
+        // The generated tests create, read, list, stream, update and delete every resource
+        // through the client, and check required fields.
+        cargo(&project, &["test", "--quiet"]);
+        cargo(
+            &project,
+            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+        );
+        cargo(&project, &["fmt", "--check"]);
+    }
+
+    let library = &support::SPEC_FIXTURES[0];
+    let api = work.path().join("api");
+    let proto = api.join("acme/library/v1/library_service.proto");
+    BinCommand::cargo_bin("microframework")
+        .expect("binary is built")
+        .args(["gen", "proto", "--quiet", "--spec"])
+        .arg(library.path())
+        .arg("-o")
+        .arg(&proto)
+        .assert()
+        .success();
+    let args = [
+        "--proto".to_owned(),
+        proto.display().to_string(),
+        "-I".to_owned(),
+        api.display().to_string(),
+    ];
+    let project = generate(work.path(), "library-from-proto", &args);
+    assert_eq!(generated_service_names(&project), [library.service]);
+    let copied = project.join("proto/acme/library/v1/library_service.proto");
+    assert_eq!(
+        std::fs::read_to_string(copied).unwrap(),
+        std::fs::read_to_string(&proto).unwrap(),
+        "the proto is copied with its import path intact"
+    );
+    cargo(&project, &["test", "--quiet"]);
+}

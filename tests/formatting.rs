@@ -7,8 +7,9 @@ mod support;
 
 use microframework::{
     input::ProtoInput,
-    new::{render_new_project, render_proto_project},
+    new::{render_new_project, render_proto_project, render_spec_project},
     render::RenderedFile,
+    spec,
     templates::Templates,
 };
 
@@ -49,6 +50,17 @@ fn generated_rust_is_rustfmt_clean_for_every_proto_fixture() {
 }
 
 #[test]
+fn generated_rust_is_rustfmt_clean_for_every_spec_fixture() {
+    let templates = Templates::embedded().expect("templates parse");
+    for fixture in support::SPEC_FIXTURES {
+        let spec = spec::load(&fixture.path()).expect("a valid spec");
+        let (_, files) = render_spec_project(fixture.name, spec, &templates)
+            .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
+        assert_rustfmt_clean(fixture.name, &files);
+    }
+}
+
+#[test]
 fn generated_rust_is_rustfmt_clean_for_many_names() {
     let templates = Templates::embedded().expect("templates parse");
     let names = [
@@ -58,6 +70,9 @@ fn generated_rust_is_rustfmt_clean_for_many_names() {
         "type-service",
         "order-history-service",
         "inventory-reservation-service",
+        "telemetry",
+        "server",
+        "client",
     ];
     for name in names {
         let (_, files) = render_new_project(name, &templates).expect("renders");

@@ -118,3 +118,36 @@ pub const PROTO_FIXTURES: &[ProtoFixture] = &[
         services: &["acme.status.v1.StatusService"],
     },
 ];
+
+/// A project generated from a service spec under `fixtures/specs/`.
+pub struct SpecFixture {
+    /// Project name.
+    pub name: &'static str,
+    /// The spec file, relative to `fixtures/specs/`.
+    pub spec: &'static str,
+    /// The service the spec describes.
+    pub service: &'static str,
+}
+
+impl SpecFixture {
+    /// The spec's path.
+    pub fn path(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/specs")
+            .join(self.spec)
+    }
+}
+
+/// Every spec fixture.
+pub const SPEC_FIXTURES: &[SpecFixture] = &[
+    SpecFixture {
+        name: "library",
+        spec: "library.toml",
+        service: "acme.library.v1.LibraryService",
+    },
+    SpecFixture {
+        name: "telemetry",
+        spec: "telemetry.toml",
+        service: "telemetry.v1.TelemetryService",
+    },
+];
