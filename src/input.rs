@@ -258,8 +258,8 @@ fn error_offset(err: &protox::Error) -> Option<usize> {
     err.labels()?.last().map(|label| label.offset())
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column (in characters) of a byte offset in `source`.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -348,6 +348,28 @@ mod tests {
                 "google/rpc/status.proto"
             ]
         );
+    }
+
+    #[test]
+    fn a_users_include_copy_wins_over_the_bundled_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("google/rpc");
+        fs::create_dir_all(&own).unwrap();
+        let source = "syntax = \"proto3\";\npackage google.rpc;\nmessage Status { int32 code = 1; string mine = 9; }\n";
+        fs::write(own.join("status.proto"), source).unwrap();
+        let mut input = in_memory(
+            &[("a.proto", "syntax = \"proto3\";\nimport \"google/rpc/status.proto\";\nservice S { rpc Get(google.rpc.Status) returns (google.rpc.Status); }\n")],
+            &["a.proto"],
+        );
+        input.includes.push(dir.path().to_path_buf());
+        let compiled = compile(&input).expect("compiles");
+        let status = compiled
+            .files
+            .iter()
+            .find(|f| f.name == "google/rpc/status.proto")
+            .expect("copied");
+        assert_eq!(status.origin, Origin::User);
+        assert_eq!(status.source, source);
     }
 
     #[test]

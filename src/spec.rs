@@ -23,7 +23,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::naming;
+use crate::{input::line_column, naming};
 
 /// Operations a resource can offer, in the order their RPCs are declared.
 pub const OPERATIONS: &[&str] = &["get", "create", "update", "delete", "list", "stream"];
@@ -490,13 +490,6 @@ fn is_pascal(word: &str) -> bool {
     word.starts_with(|c: char| c.is_ascii_uppercase())
         && word.chars().all(|c| c.is_ascii_alphanumeric())
         && word.to_upper_camel_case() == word
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
 }
 
 #[cfg(test)]
