@@ -175,15 +175,7 @@ pub fn build_project(
             );
             if let Some(spec) = &known.spec {
                 if format!("{}.{}", spec.package, spec.service) == full_name {
-                    built.spec_operations = crate::spec::OPERATIONS
-                        .iter()
-                        .filter(|op| {
-                            spec.resources
-                                .iter()
-                                .any(|r| r.operations.iter().any(|o| o == *op))
-                        })
-                        .map(|op| op.to_string())
-                        .collect();
+                    built.spec_operations = spec.operations.clone();
                     built.spec_resources = spec.resources.clone();
                 }
             }

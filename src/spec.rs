@@ -95,8 +95,8 @@ pub struct ServiceSpec {
     pub service: String,
     /// Import path of the proto file: `acme/library/v1/library_service.proto`.
     pub proto_path: String,
-    /// Whether any message needs `google.protobuf.Timestamp` (always: records have times).
-    pub uses_timestamp: bool,
+    /// The operations any resource offers, in [`OPERATIONS`] order.
+    pub operations: Vec<String>,
     /// The resources, in spec order.
     pub resources: Vec<ResourceSpec>,
 }
@@ -235,11 +235,20 @@ fn validate(raw: RawSpec) -> Result<ServiceSpec, SpecError> {
         package.replace('.', "/"),
         service.to_snake_case()
     );
+    let operations = OPERATIONS
+        .iter()
+        .filter(|op| {
+            resources
+                .iter()
+                .any(|r| r.operations.iter().any(|o| o == *op))
+        })
+        .map(|op| op.to_string())
+        .collect();
     Ok(ServiceSpec {
         package,
         service,
         proto_path,
-        uses_timestamp: true,
+        operations,
         resources,
     })
 }
