@@ -43,6 +43,7 @@ fn new_project(c: &mut Criterion) {
                     protos: Vec::new(),
                     includes: Vec::new(),
                     spec: None,
+                    templates: None,
                 };
                 new::run(&args, Verbosity::Quiet).expect("generates");
                 dir

@@ -23,6 +23,39 @@ pub enum Command {
     New(NewArgs),
     /// Generate files from a spec.
     Gen(GenArgs),
+    /// List or export the built-in templates.
+    Templates(TemplatesArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `microframework templates`.
+#[derive(Debug, clap::Args)]
+pub struct TemplatesArgs {
+    /// What to do with the templates.
+    #[command(subcommand)]
+    pub command: TemplatesCommand,
+}
+
+/// The `templates` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// List every template with the file it produces and who owns that file.
+    List,
+    /// Write every template into DIR (which must not exist or be empty), to edit and pass
+    /// back with `new --templates DIR`.
+    Export {
+        /// Directory to write the templates into.
+        dir: PathBuf,
+    },
+}
+
+/// Arguments of `microframework completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `microframework gen`.
@@ -71,6 +104,9 @@ pub struct NewArgs {
     /// A TOML service spec: its resources get a working in-memory implementation.
     #[arg(long, value_name = "FILE", conflicts_with = "protos")]
     pub spec: Option<PathBuf>,
+    /// Templates that replace built-in ones of the same path (see `templates export`).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Directories where imports are looked up, in order (like protoc's -I).
     #[arg(short = 'I', long = "include", value_name = "DIR", requires = "protos")]
     pub includes: Vec<PathBuf>,

@@ -15,7 +15,8 @@ pub mod spec;
 pub mod templates;
 pub mod write;
 
-use cli::{Cli, Command, GenCommand};
+use clap::CommandFactory;
+use cli::{Cli, Command, GenCommand, TemplatesCommand};
 use report::Verbosity;
 
 /// Runs a parsed command line.
@@ -30,5 +31,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(args) => match args.command {
             GenCommand::Proto(args) => gen_proto::run(&args, verbosity),
         },
+        Command::Templates(args) => match args.command {
+            TemplatesCommand::List => templates::list(),
+            TemplatesCommand::Export { dir } => templates::export(&dir, verbosity),
+        },
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(
+                args.shell,
+                &mut command,
+                "microframework",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }

@@ -110,7 +110,7 @@ fn generate(
     progress: &Progress,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>, PathBuf)> {
     progress.step("Rendering the project");
-    let templates = Templates::embedded()?;
+    let templates = Templates::with_overrides(args.templates.as_deref())?;
     let (project, files) = if let Some(spec) = &args.spec {
         render_spec_project(&args.name, spec::load(spec)?, &templates)?
     } else if args.protos.is_empty() {

@@ -10,12 +10,14 @@
 //! +++
 //! ```
 
+use std::{fs, path::Path};
+
 use anyhow::{anyhow, bail, Context};
 use include_dir::{include_dir, Dir};
 use serde::Deserialize;
 use tera::Tera;
 
-use crate::plan::Ownership;
+use crate::{plan::Ownership, render::RenderedFile, report::Verbosity, write};
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -68,27 +70,51 @@ pub struct ProjectTemplate {
     pub front: FrontMatter,
 }
 
-/// All embedded templates, parsed once.
+/// All templates, parsed once.
 pub struct Templates {
     tera: Tera,
     project: Vec<ProjectTemplate>,
 }
 
+/// The embedded template files: path under `templates/` (with `.tera`) and text.
+pub fn embedded_sources() -> anyhow::Result<Vec<(String, &'static str)>> {
+    all_files(&EMBEDDED)
+        .into_iter()
+        .filter_map(|file| {
+            let path = file.path().to_string_lossy().replace('\\', "/");
+            path.ends_with(SUFFIX).then_some((path, file))
+        })
+        .map(|(path, file)| {
+            let text = file
+                .contents_utf8()
+                .ok_or_else(|| anyhow!("template {path} is not UTF-8"))?;
+            Ok((path, text))
+        })
+        .collect()
+}
+
 impl Templates {
     /// Parses the embedded templates.
     pub fn embedded() -> anyhow::Result<Self> {
+        Self::with_overrides(None)
+    }
+
+    /// Parses the embedded templates, replacing each one that `overrides` holds a file of
+    /// the same path for (as written by `microframework templates export`).
+    pub fn with_overrides(overrides: Option<&Path>) -> anyhow::Result<Self> {
+        let mut files: Vec<(String, String)> = embedded_sources()?
+            .into_iter()
+            .map(|(path, text)| (path, text.to_owned()))
+            .collect();
+        if let Some(dir) = overrides {
+            apply_overrides(dir, &mut files)?;
+        }
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::new());
         let mut sources = Vec::new();
         let mut project = Vec::new();
-        for file in all_files(&EMBEDDED) {
-            let path = file.path().to_string_lossy().replace('\\', "/");
-            let Some(name) = path.strip_suffix(SUFFIX) else {
-                continue;
-            };
-            let text = file
-                .contents_utf8()
-                .ok_or_else(|| anyhow!("template {path} is not UTF-8"))?;
+        for (path, text) in &files {
+            let name = path.strip_suffix(SUFFIX).unwrap_or(path);
             match name
                 .strip_prefix(PROJECT_DIR)
                 .and_then(|n| n.strip_prefix('/'))
@@ -128,6 +154,94 @@ impl Templates {
         Tera::one_off(template, context, false)
             .map_err(|err| anyhow!("rendering `{template}`: {}", tera_error(&err)))
     }
+}
+
+/// Replaces the text of every file in `files` that `dir` holds a file of the same path for.
+fn apply_overrides(dir: &Path, files: &mut [(String, String)]) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!("templates directory {} does not exist", dir.display());
+    }
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries =
+            fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot read {}", current.display()))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !relative.ends_with(SUFFIX) {
+                continue;
+            }
+            let Some(slot) = files.iter_mut().find(|(name, _)| *name == relative) else {
+                bail!(
+                    "{}: no built-in template has this path, so it would never be used; `microframework templates list` shows the paths",
+                    path.display()
+                );
+            };
+            slot.1 = fs::read_to_string(&path)
+                .with_context(|| format!("cannot read template {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `microframework templates list`: every template, what it produces and who owns it.
+pub fn list() -> anyhow::Result<()> {
+    let templates = Templates::embedded()?;
+    println!("Project templates (path under templates/ -> file in the project, owner):");
+    for template in templates.project_templates() {
+        let front = &template.front;
+        let owner = match front.owner {
+            Ownership::ToolOwned => "tool",
+            Ownership::UserOwned => "user",
+        };
+        let mut line = format!("  {}{SUFFIX} -> {} ({owner}", template.name, front.to);
+        if let Some(Each::Service) = front.each {
+            line.push_str(", once per service");
+        }
+        if let Some(condition) = &front.when {
+            line.push_str(&format!(", when {condition}"));
+        }
+        println!("{line})");
+    }
+    println!("Input templates (rendered into the proto a project starts from):");
+    for (path, _) in embedded_sources()? {
+        if path.starts_with("input/") {
+            println!("  {path}");
+        }
+    }
+    Ok(())
+}
+
+/// `microframework templates export DIR`: writes every template into a new directory.
+pub fn export(dir: &Path, verbosity: Verbosity) -> anyhow::Result<()> {
+    let files: Vec<RenderedFile> = embedded_sources()?
+        .into_iter()
+        .map(|(path, text)| RenderedFile {
+            path,
+            ownership: Ownership::UserOwned,
+            contents: text.to_owned(),
+        })
+        .collect();
+    write::create_project(dir, &files)?;
+    if verbosity == Verbosity::Normal {
+        eprintln!(
+            "Exported {} templates to {}; edit them and pass the directory with `new --templates {}`",
+            files.len(),
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn all_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {

@@ -422,3 +422,88 @@ fn new_from_a_spec_implements_every_resource() {
         .join("library/proto/acme/library/v1/library_service.proto");
     assert!(proto.exists(), "the spec's proto is part of the project");
 }
+
+#[test]
+fn templates_list_shows_where_each_goes_and_who_owns_it() {
+    microframework()
+        .args(["templates", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "project/src/main.rs.tera -> src/main.rs (tool)",
+        ))
+        .stdout(predicate::str::contains(
+            "project/src/services/stub.rs.tera -> src/services/{{ service.module }}.rs (user, once per service",
+        ))
+        .stdout(predicate::str::contains("input/resource.proto.tera"));
+}
+
+#[test]
+fn exported_templates_override_the_built_in_ones_file_by_file() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["templates", "export", "my-templates", "-q"])
+        .assert()
+        .success();
+    let main = work.path().join("my-templates/project/src/main.rs.tera");
+    let original = fs::read_to_string(&main).unwrap();
+    assert!(
+        original.starts_with("+++\nto = \"src/main.rs\""),
+        "{original}"
+    );
+    let customised = original.replace(
+        "//! Entry point of the",
+        "//! Customised by the platform team.\n//! Entry point of the",
+    );
+    fs::write(&main, customised).unwrap();
+
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "user-service", "-q", "--templates", "my-templates"])
+        .assert()
+        .success();
+    let generated = fs::read_to_string(work.path().join("user-service/src/main.rs")).unwrap();
+    assert!(generated.contains("//! Customised by the platform team."));
+    let server = fs::read_to_string(work.path().join("user-service/src/server.rs")).unwrap();
+    assert!(
+        server.contains("graceful shutdown"),
+        "other templates stay built-in"
+    );
+
+    microframework()
+        .current_dir(work.path())
+        .args(["templates", "export", "my-templates"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not empty"));
+}
+
+#[test]
+fn an_override_that_matches_no_template_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("overrides/project/src");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("mian.rs.tera"),
+        "+++\nto = \"x\"\nowner = \"tool\"\n+++\n",
+    )
+    .unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "user-service", "--templates", "overrides"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("mian.rs.tera"))
+        .stderr(predicate::str::contains("templates list"));
+    assert!(!work.path().join("user-service").exists());
+}
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    microframework()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_microframework()"));
+}
