@@ -44,6 +44,7 @@ fn new_project(c: &mut Criterion) {
                     includes: Vec::new(),
                     spec: None,
                     templates: None,
+                    dry_run: false,
                 };
                 new::run(&args, Verbosity::Quiet).expect("generates");
                 dir

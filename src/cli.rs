@@ -21,8 +21,12 @@ pub struct Cli {
 pub enum Command {
     /// Create a new service project.
     New(NewArgs),
-    /// Generate files from a spec.
+    /// Regenerate the project in this directory (or --project): rewrite tool-owned files,
+    /// write missing ones, never touch yours. `gen proto` writes a spec's proto.
     Gen(GenArgs),
+    /// Exit 1 when generated files drifted from what `gen` writes, or a proto method has no
+    /// implementation; for CI.
+    Check(CheckArgs),
     /// List or export the built-in templates.
     Templates(TemplatesArgs),
     /// Print a shell completion script.
@@ -60,10 +64,28 @@ pub struct CompletionsArgs {
 
 /// Arguments of `microframework gen`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct GenArgs {
-    /// What to generate.
+    /// Generate something else than the project.
     #[command(subcommand)]
-    pub command: GenCommand,
+    pub command: Option<GenCommand>,
+    /// The project directory (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print what would change, with diffs, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite tool-owned files even where they were edited.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `microframework check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The project directory (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
 }
 
 /// The things `gen` makes.
@@ -104,6 +126,9 @@ pub struct NewArgs {
     /// A TOML service spec: its resources get a working in-memory implementation.
     #[arg(long, value_name = "FILE", conflicts_with = "protos")]
     pub spec: Option<PathBuf>,
+    /// Print the files the project would have, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Templates that replace built-in ones of the same path (see `templates export`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,

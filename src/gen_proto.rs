@@ -6,7 +6,7 @@
 //! never reused; enum values prefixed with the enum's name and a zero value ending in
 //! `_UNSPECIFIED`; every import used.
 
-use std::{fs, io::Write, path::Path};
+use std::{io::Write, path::Path};
 
 use anyhow::{bail, Context};
 
@@ -16,6 +16,7 @@ use crate::{
     report::Verbosity,
     spec::{self, ServiceSpec},
     templates::Templates,
+    write::write_file_atomically,
 };
 
 /// Template of a spec's proto.
@@ -29,7 +30,10 @@ pub fn spec_proto(
     let mut context = tera::Context::new();
     context.insert("spec", spec);
     let proto = templates.render(SPEC_PROTO_TEMPLATE, &context)?;
-    let mut input = ProtoInput::default();
+    let mut input = ProtoInput {
+        memory_is_derived: true,
+        ..ProtoInput::default()
+    };
     input.memory.insert(&spec.proto_path, proto.clone());
     input.roots.push(spec.proto_path.clone());
     let compiled = input::compile(&input)
@@ -75,18 +79,5 @@ fn write_file(path: &Path, contents: &str, force: bool) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut staged = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    staged
-        .write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    staged
-        .persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    write_file_atomically(path, contents)
 }

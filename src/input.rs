@@ -68,6 +68,9 @@ pub struct ProtoInput {
     pub memory: ProtoSources,
     /// The user's include directories, searched in order.
     pub includes: Vec<PathBuf>,
+    /// Whether the in-memory sources were made by the tool from a spec (so the tool owns
+    /// their copies), rather than being the user's API.
+    pub memory_is_derived: bool,
 }
 
 impl ProtoInput {
@@ -138,6 +141,8 @@ pub enum Origin {
     User,
     /// One of the third-party protos embedded in the binary.
     Bundled,
+    /// Made by the tool from a service spec, and remade from it.
+    Derived,
 }
 
 /// A compiled proto file the generated project needs a copy of.
@@ -191,9 +196,18 @@ pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
     let mut files = Vec::new();
     for file in &descriptors.file {
         let name = file.name();
+        let bundled = templates::bundled_proto(name);
         let (source, origin) = match input.user_source(name)? {
+            Some(source) if input.memory_is_derived && input.memory.get(name).is_some() => {
+                (source, Origin::Derived)
+            }
+            // A project's own copy of a bundled file, as `new` wrote it, is still bundled.
+            Some(source) if bundled.is_some() && without_header(&source) == bundled => (
+                without_header(&source).unwrap_or_default().to_owned(),
+                Origin::Bundled,
+            ),
             Some(source) => (source, Origin::User),
-            None => match templates::bundled_proto(name) {
+            None => match bundled {
                 Some(source) => (source.to_owned(), Origin::Bundled),
                 None => continue,
             },
@@ -215,6 +229,14 @@ pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
         descriptors,
         files,
     })
+}
+
+/// The text after the tool's "do not edit" header line, if it has one.
+fn without_header(source: &str) -> Option<&str> {
+    source
+        .strip_prefix("// ")
+        .and_then(|rest| rest.strip_prefix(crate::plan::GENERATED_HEADER))
+        .and_then(|rest| rest.strip_prefix('\n'))
 }
 
 /// One paragraph: the file with line and column where protox has them, the problem, and a

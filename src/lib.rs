@@ -9,6 +9,8 @@ pub mod model;
 pub mod naming;
 pub mod new;
 pub mod plan;
+pub mod project_file;
+pub mod regen;
 pub mod render;
 pub mod report;
 pub mod spec;
@@ -29,8 +31,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::New(args) => new::run(&args, verbosity),
         Command::Gen(args) => match args.command {
-            GenCommand::Proto(args) => gen_proto::run(&args, verbosity),
+            Some(GenCommand::Proto(args)) => gen_proto::run(&args, verbosity),
+            None => regen::run_gen(args.project.as_deref(), args.dry_run, args.force, verbosity),
         },
+        Command::Check(args) => regen::run_check(args.project.as_deref(), verbosity),
         Command::Templates(args) => match args.command {
             TemplatesCommand::List => templates::list(),
             TemplatesCommand::Export { dir } => templates::export(&dir, verbosity),

@@ -1,6 +1,10 @@
 //! `microframework new`: the whole pipeline, input -> model -> plan -> render -> write -> report.
 
-use std::{collections::HashMap, path::PathBuf, time::Instant};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::Context;
 
@@ -9,10 +13,12 @@ use crate::{
     gen_proto,
     input::{self, CompiledProtos, ProtoInput},
     model::{self, KnownServices},
-    naming, plan,
+    naming,
+    plan::{self, Ownership},
+    project_file::{ProjectFile, SourceKind, SPEC_FILE},
     render::{self, RenderedFile},
     report::{self, Progress, Verbosity},
-    spec::{self, ServiceSpec},
+    spec,
     templates::Templates,
     write,
 };
@@ -43,7 +49,7 @@ pub fn render_new_project(
         )]),
         spec: None,
     };
-    render_compiled(name, &compiled, &known, templates)
+    render_compiled(name, &compiled, &known, SourceKind::Default, templates)
 }
 
 /// Renders a project serving every service of the given root protos, with stub handlers.
@@ -54,34 +60,58 @@ pub fn render_proto_project(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
     let compiled = input::compile(input)?;
-    render_compiled(name, &compiled, &KnownServices::default(), templates)
+    let known = KnownServices::default();
+    render_compiled(name, &compiled, &known, SourceKind::Proto, templates)
 }
 
-/// Renders a project from a service spec, with a working in-memory implementation of every
-/// resource.
+/// Renders a project from a service spec (its text, read from `spec_path`), with a working
+/// in-memory implementation of every resource. The spec is copied into the project.
 pub fn render_spec_project(
     name: &str,
-    spec: ServiceSpec,
+    spec_path: &Path,
+    spec_text: &str,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
+    let spec = spec::from_text(spec_path, spec_text)?;
     let (_, compiled) = gen_proto::spec_proto(&spec, templates)?;
     let known = KnownServices {
         resources: HashMap::new(),
         spec: Some(spec),
     };
-    render_compiled(name, &compiled, &known, templates)
+    let (project, mut files) =
+        render_compiled(name, &compiled, &known, SourceKind::Spec, templates)?;
+    let copy = RenderedFile {
+        path: SPEC_FILE.to_owned(),
+        ownership: Ownership::UserOwned,
+        contents: spec_text.to_owned(),
+    };
+    let at = files.partition_point(|file| file.path < copy.path);
+    files.insert(at, copy);
+    Ok((project, files))
 }
 
-fn render_compiled(
+pub(crate) fn render_compiled(
     name: &str,
     compiled: &CompiledProtos,
     known: &KnownServices,
+    source: SourceKind,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     let project = model::build_project(name, compiled, known)?;
     let plan = plan::plan_project(&project, compiled, templates)?;
-    let files = render::render_project(&plan, &project, templates)?;
+    let mut files = render::render_project(&plan, &project, templates)?;
+    let record = ProjectFile {
+        tool_version: project.tool_version.clone(),
+        name: name.to_owned(),
+        source,
+        proto_roots: compiled.roots.clone(),
+        templates_dir: None,
+        files: Default::default(),
+    }
+    .render(&files)?;
+    let at = files.partition_point(|file| file.path < record.path);
+    files.insert(at, record);
     Ok((project, files))
 }
 
@@ -92,6 +122,9 @@ pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
     let outcome = generate(args, &progress);
     progress.finish();
     let (project, files, target) = outcome?;
+    if args.dry_run {
+        return Ok(());
+    }
     let services: Vec<String> = project
         .services
         .iter()
@@ -112,7 +145,9 @@ fn generate(
     progress.step("Rendering the project");
     let templates = Templates::with_overrides(args.templates.as_deref())?;
     let (project, files) = if let Some(spec) = &args.spec {
-        render_spec_project(&args.name, spec::load(spec)?, &templates)?
+        let text = std::fs::read_to_string(spec)
+            .with_context(|| format!("cannot read spec {}", spec.display()))?;
+        render_spec_project(&args.name, spec, &text, &templates)?
     } else if args.protos.is_empty() {
         render_new_project(&args.name, &templates)?
     } else {
@@ -123,6 +158,16 @@ fn generate(
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
+    if args.dry_run {
+        for file in &files {
+            let owner = match file.ownership {
+                Ownership::ToolOwned => "tool",
+                Ownership::UserOwned => "user",
+            };
+            println!("create ({owner}) {}", target.join(&file.path).display());
+        }
+        return Ok((project, files, target));
+    }
     progress.step(&format!("Writing {} files", files.len()));
     write::create_project(&target, &files)?;
     Ok((project, files, target))

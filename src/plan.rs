@@ -94,7 +94,7 @@ pub fn plan_project(
             path: format!("proto/{}", proto.name),
             ownership: match proto.origin {
                 Origin::User => Ownership::UserOwned,
-                Origin::Bundled => Ownership::ToolOwned,
+                Origin::Bundled | Origin::Derived => Ownership::ToolOwned,
             },
             source: Source::Verbatim(proto.source.clone()),
         });

@@ -163,10 +163,15 @@ fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> SpecError {
 pub fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read spec {}", path.display()))?;
-    parse(&text).map_err(|err| {
+    from_text(path, &text)
+}
+
+/// Validates spec text; errors name `path` with line and column.
+pub fn from_text(path: &Path, text: &str) -> anyhow::Result<ServiceSpec> {
+    parse(text).map_err(|err| {
         let place = match err.span {
             Some(span) => {
-                let (line, column) = line_column(&text, span.start);
+                let (line, column) = line_column(text, span.start);
                 format!("{}:{line}:{column}", path.display())
             }
             None => path.display().to_string(),

@@ -57,6 +57,20 @@ pub fn create_project(target: &Path, files: &[RenderedFile]) -> anyhow::Result<(
     Ok(())
 }
 
+/// Writes one file atomically: a temporary file in the same directory, renamed over `path`.
+pub fn write_file_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut staged = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut staged, contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    staged
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn parent_dir(target: &Path) -> PathBuf {
     match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),

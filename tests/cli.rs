@@ -507,3 +507,172 @@ fn completions_are_printed_for_a_shell() {
         .success()
         .stdout(predicate::str::contains("_microframework()"));
 }
+
+/// Every file under `dir` with its contents, to prove a command wrote nothing.
+fn snapshot_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|path| dir.join(path).is_file())
+        .map(|path| {
+            let bytes = fs::read(dir.join(&path)).unwrap();
+            (path, bytes)
+        })
+        .collect()
+}
+
+fn new_project(work: &Path, name: &str) -> std::path::PathBuf {
+    microframework()
+        .current_dir(work)
+        .args(["new", name, "-q"])
+        .assert()
+        .success();
+    work.join(name)
+}
+
+#[test]
+fn new_dry_run_lists_the_files_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "user-service", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "create (tool) user-service/src/main.rs",
+        ))
+        .stdout(predicate::str::contains(
+            "create (user) user-service/src/services/user_service.rs",
+        ));
+    assert!(tree(work.path()).is_empty());
+}
+
+#[test]
+fn a_fresh_project_checks_clean_and_regenerates_to_itself() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+    let before = snapshot_tree(&project);
+    microframework()
+        .args(["gen", "-q", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    assert_eq!(snapshot_tree(&project), before, "nothing changes");
+}
+
+#[test]
+fn an_edited_tool_owned_file_fails_check_and_gen_leaves_it_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let server = project.join("src/server.rs");
+    let edited = format!("{}// a local hack\n", fs::read_to_string(&server).unwrap());
+    fs::write(&server, &edited).unwrap();
+
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("src/server.rs: differs"))
+        .stderr(predicate::str::contains("-// a local hack"));
+    microframework()
+        .current_dir(&project)
+        .args(["gen"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "src/server.rs changed since microframework wrote it",
+        ))
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(fs::read_to_string(&server).unwrap(), edited);
+
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "--force", "-q"])
+        .assert()
+        .success();
+    assert!(!fs::read_to_string(&server)
+        .unwrap()
+        .contains("a local hack"));
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn gen_dry_run_shows_the_plan_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let proto = project.join("proto/user/v1/user.proto");
+    let source = fs::read_to_string(&proto).unwrap().replace(
+        "  rpc StreamUsers(StreamUsersRequest) returns (stream User);\n",
+        "  rpc StreamUsers(StreamUsersRequest) returns (stream User);\n  rpc Ping(DeleteUserRequest) returns (DeleteUserResponse);\n",
+    );
+    fs::write(&proto, source).unwrap();
+    let before = snapshot_tree(&project);
+
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "update           src/client/user_service_api.rs",
+        ))
+        .stdout(predicate::str::contains(
+            "insert-stub      src/services/user_service.rs",
+        ))
+        .stdout(predicate::str::contains("+    async fn ping("))
+        .stdout(predicate::str::contains("skip-user-owned  Cargo.toml"));
+    assert_eq!(snapshot_tree(&project), before, "a dry run writes nothing");
+
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`ping` is in the proto but not implemented",
+        ));
+}
+
+#[test]
+fn gen_reports_methods_removed_from_the_proto_and_keeps_them() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let proto = project.join("proto/user/v1/user.proto");
+    let source = fs::read_to_string(&proto).unwrap().replace(
+        "  rpc DeleteUser(DeleteUserRequest) returns (DeleteUserResponse);\n",
+        "",
+    );
+    fs::write(&proto, source).unwrap();
+    let handler = project.join("src/services/user_service.rs");
+    let before = fs::read_to_string(&handler).unwrap();
+    microframework()
+        .current_dir(&project)
+        .args(["gen"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "src/services/user_service.rs: `delete_user` is no longer in the proto",
+        ));
+    assert_eq!(fs::read_to_string(&handler).unwrap(), before);
+}
+
+#[test]
+fn gen_outside_a_project_says_what_is_missing() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("microframework.toml"))
+        .stderr(predicate::str::contains("--project"));
+}

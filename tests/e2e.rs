@@ -345,3 +345,59 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
     );
     cargo(&project, &["test", "--quiet"]);
 }
+
+#[test]
+#[ignore = "compiles a regenerated project; run by scripts/test"]
+fn regeneration_keeps_user_code_adds_methods_and_services_and_the_project_builds() {
+    let work = tempfile::tempdir().unwrap();
+    let project = generate(work.path(), "user-service", &[]);
+    let handler = project.join("src/services/user_service.rs");
+    let mut user_code = std::fs::read_to_string(&handler).unwrap();
+    user_code.push_str("\n// Team note: keep this line.\n/// Doubles.\npub fn double(x: u32) -> u32 {\n    x * 2\n}\n");
+    std::fs::write(&handler, &user_code).unwrap();
+
+    let proto = project.join("proto/user/v1/user.proto");
+    let api = std::fs::read_to_string(&proto).unwrap().replace(
+        "  rpc StreamUsers(StreamUsersRequest) returns (stream User);\n}\n",
+        "  rpc StreamUsers(StreamUsersRequest) returns (stream User);\n  // Counts Users.\n  rpc CountUsers(CountUsersRequest) returns (CountUsersResponse);\n}\n\n// Audits access.\nservice AuditService {\n  rpc Record(CountUsersRequest) returns (CountUsersResponse);\n  rpc Follow(stream CountUsersRequest) returns (stream CountUsersResponse);\n}\n",
+    ) + "\nmessage CountUsersRequest {}\n\nmessage CountUsersResponse {\n  int32 count = 1;\n}\n";
+    std::fs::write(&proto, api).unwrap();
+
+    BinCommand::cargo_bin("microframework")
+        .expect("binary is built")
+        .current_dir(&project)
+        .args(["gen", "--quiet"])
+        .assert()
+        .success();
+
+    let regenerated = std::fs::read_to_string(&handler).unwrap();
+    let marker = user_code
+        .find("    // microframework: methods added to the proto")
+        .expect("the handler has its marker");
+    assert!(
+        regenerated.starts_with(&user_code[..marker]),
+        "code before the marker is intact"
+    );
+    assert!(
+        regenerated.ends_with(&user_code[marker..]),
+        "code after the marker is intact"
+    );
+    assert!(
+        regenerated.contains("async fn count_users("),
+        "a stub for the new method"
+    );
+    assert!(
+        project.join("src/services/audit_service.rs").exists(),
+        "the new service's handler"
+    );
+
+    // The generated tests now also check that the new service is SERVING and listed by
+    // reflection, and that its stubs answer UNIMPLEMENTED.
+    cargo(&project, &["test", "--quiet"]);
+    BinCommand::cargo_bin("microframework")
+        .expect("binary is built")
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
