@@ -86,6 +86,9 @@ pub struct CheckArgs {
     /// The project directory (default: the current one).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// Treat proto style findings as errors, not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// The things `gen` makes.

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod gen_proto;
 pub mod input;
+pub mod lint;
 pub mod model;
 pub mod naming;
 pub mod new;
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Some(GenCommand::Proto(args)) => gen_proto::run(&args, verbosity),
             None => regen::run_gen(args.project.as_deref(), args.dry_run, args.force, verbosity),
         },
-        Command::Check(args) => regen::run_check(args.project.as_deref(), verbosity),
+        Command::Check(args) => regen::run_check(args.project.as_deref(), args.strict, verbosity),
         Command::Templates(args) => match args.command {
             TemplatesCommand::List => templates::list(),
             TemplatesCommand::Export { dir } => templates::export(&dir, verbosity),

@@ -13,6 +13,7 @@ use similar::TextDiff;
 
 use crate::{
     input::{self, ProtoInput},
+    lint,
     model::{KnownServices, Method, MethodKind, Project, Service},
     naming,
     new::{render_compiled, render_spec_project},
@@ -389,12 +390,41 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
     text
 }
 
+/// Style findings in the user's root protos (a spec's proto is the tool's, and clean).
+fn lint_project(dir: &Path) -> anyhow::Result<Vec<lint::Finding>> {
+    let record = ProjectFile::load(dir)?;
+    if record.source == SourceKind::Spec {
+        return Ok(Vec::new());
+    }
+    let input = ProtoInput {
+        roots: record.proto_roots.clone(),
+        includes: vec![dir.join("proto")],
+        ..ProtoInput::default()
+    };
+    let compiled = input::compile(&input)?;
+    let roots: Vec<_> = compiled
+        .descriptors
+        .file
+        .iter()
+        .filter(|file| record.proto_roots.iter().any(|root| root == file.name()))
+        .collect();
+    Ok(lint::lint(&roots))
+}
+
 /// Runs `microframework check`: exit 0 when the tool-owned files are as `gen` would write
 /// them and every proto method is implemented; otherwise an error listing what is not.
-pub fn run_check(project: Option<&Path>, verbosity: Verbosity) -> anyhow::Result<()> {
+/// Proto style findings are warnings, or problems with `strict`.
+pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> anyhow::Result<()> {
     let dir = project_dir(project);
     let regeneration = plan_regeneration(&dir)?;
     let mut problems = Vec::new();
+    for finding in lint_project(&dir)? {
+        if strict {
+            problems.push(format!("proto/{finding}"));
+        } else if verbosity == Verbosity::Normal {
+            eprintln!("warning: proto/{finding}");
+        }
+    }
     for change in &regeneration.files {
         if change.file.ownership != Ownership::ToolOwned {
             continue;

@@ -676,3 +676,30 @@ fn gen_outside_a_project_says_what_is_missing() {
         .stderr(predicate::str::contains("microframework.toml"))
         .stderr(predicate::str::contains("--project"));
 }
+
+#[test]
+fn check_warns_about_proto_style_and_fails_on_it_when_strict() {
+    let work = tempfile::tempdir().unwrap();
+    let proto =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/protos/keywords/keywords.proto");
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "keywords", "-q", "--proto"])
+        .arg(&proto)
+        .assert()
+        .success();
+    let project = work.path().join("keywords");
+    let finding = "proto/keywords.proto:37: service `snake_case_service` should be PascalCase";
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!("warning: {finding}")));
+    microframework()
+        .current_dir(&project)
+        .args(["check", "--strict"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(finding));
+}
