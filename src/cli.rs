@@ -9,8 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "microframework", version, about, long_about = None)]
 pub struct Cli {
     /// Print nothing but errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Also list every file written.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -52,7 +52,7 @@ pub fn run(args: &GenProtoArgs, verbosity: Verbosity) -> anyhow::Result<()> {
             .context("cannot write to standard output"),
         Some(path) => {
             write_file(path, &proto, args.force)?;
-            if verbosity == Verbosity::Normal {
+            if verbosity != Verbosity::Quiet {
                 eprintln!(
                     "Wrote {} ({} {}, package {}); its import path is {}",
                     path.display(),

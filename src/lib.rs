@@ -26,6 +26,8 @@ use report::Verbosity;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let verbosity = if cli.quiet {
         Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
     } else {
         Verbosity::Normal
     };

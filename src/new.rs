@@ -106,7 +106,9 @@ pub(crate) fn render_compiled(
         name: name.to_owned(),
         source,
         proto_roots: compiled.roots.clone(),
-        templates_dir: None,
+        templates_dir: templates
+            .overrides_dir()
+            .map(|dir| dir.display().to_string()),
         files: Default::default(),
     }
     .render(&files)?;
@@ -131,7 +133,7 @@ pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
         .map(|s| s.full_name.clone())
         .collect();
     report::new_project_summary(verbosity, &target, &project.name, &files, &services);
-    if verbosity == Verbosity::Normal {
+    if verbosity != Verbosity::Quiet {
         eprintln!("Done in {} ms.", started.elapsed().as_millis());
     }
     Ok(())

@@ -42,7 +42,7 @@ pub struct ProjectFile {
     pub source: SourceKind,
     /// Root proto files, relative to `proto/`.
     pub proto_roots: Vec<String>,
-    /// Templates overriding the built-in ones, relative to the project root.
+    /// Templates overriding the built-in ones (an absolute path, or relative to the project).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates_dir: Option<String>,
     /// Fingerprint of each tool-owned file as last written, by path.

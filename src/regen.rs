@@ -333,9 +333,12 @@ pub fn run_gen(
         if write {
             write_file_atomically(&dir.join(&change.file.path), &change.file.contents)?;
             written += 1;
+            if verbosity == Verbosity::Verbose {
+                eprintln!("  wrote {}", change.file.path);
+            }
         }
     }
-    if verbosity == Verbosity::Normal {
+    if verbosity != Verbosity::Quiet {
         eprintln!("Regenerated {}: {written} files written.", dir.display());
         for gap in &regeneration.missing_methods {
             let inserted = regeneration
@@ -421,7 +424,7 @@ pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> 
     for finding in lint_project(&dir)? {
         if strict {
             problems.push(format!("proto/{finding}"));
-        } else if verbosity == Verbosity::Normal {
+        } else if verbosity != Verbosity::Quiet {
             eprintln!("warning: proto/{finding}");
         }
     }
@@ -451,7 +454,7 @@ pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> 
         ));
     }
     if problems.is_empty() {
-        if verbosity == Verbosity::Normal {
+        if verbosity != Verbosity::Quiet {
             eprintln!(
                 "{}: generated files are up to date and every method is implemented.",
                 dir.display()

@@ -13,6 +13,8 @@ pub enum Verbosity {
     Quiet,
     /// Progress and summary.
     Normal,
+    /// Also every file written.
+    Verbose,
 }
 
 /// Progress of a multi-step command: a spinner on a terminal; elsewhere nothing, so that logs
@@ -24,7 +26,7 @@ pub struct Progress {
 impl Progress {
     /// Starts reporting.
     pub fn new(verbosity: Verbosity) -> Self {
-        let bar = (verbosity == Verbosity::Normal && std::io::stderr().is_terminal()).then(|| {
+        let bar = (verbosity != Verbosity::Quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg}")
@@ -61,6 +63,15 @@ pub fn new_project_summary(
 ) {
     if verbosity == Verbosity::Quiet {
         return;
+    }
+    if verbosity == Verbosity::Verbose {
+        for file in files {
+            let owner = match file.ownership {
+                Ownership::ToolOwned => "tool",
+                Ownership::UserOwned => "user",
+            };
+            eprintln!("  wrote ({owner}) {}", file.path);
+        }
     }
     let user_owned = files
         .iter()

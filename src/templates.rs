@@ -10,7 +10,10 @@
 //! +++
 //! ```
 
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{anyhow, bail, Context};
 use include_dir::{include_dir, Dir};
@@ -74,6 +77,7 @@ pub struct ProjectTemplate {
 pub struct Templates {
     tera: Tera,
     project: Vec<ProjectTemplate>,
+    overrides: Option<PathBuf>,
 }
 
 /// The embedded template files: path under `templates/` (with `.tera`) and text.
@@ -106,9 +110,16 @@ impl Templates {
             .into_iter()
             .map(|(path, text)| (path, text.to_owned()))
             .collect();
-        if let Some(dir) = overrides {
-            apply_overrides(dir, &mut files)?;
-        }
+        let overrides = match overrides {
+            Some(dir) => {
+                apply_overrides(dir, &mut files)?;
+                Some(
+                    fs::canonicalize(dir)
+                        .with_context(|| format!("cannot resolve {}", dir.display()))?,
+                )
+            }
+            None => None,
+        };
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::new());
         let mut sources = Vec::new();
@@ -134,7 +145,16 @@ impl Templates {
         tera.add_raw_templates(sources)
             .map_err(|err| anyhow!("embedded templates: {}", tera_error(&err)))?;
         project.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Self { tera, project })
+        Ok(Self {
+            tera,
+            project,
+            overrides,
+        })
+    }
+
+    /// The directory whose templates replace built-in ones, if any (absolute).
+    pub fn overrides_dir(&self) -> Option<&Path> {
+        self.overrides.as_deref()
     }
 
     /// The project templates, sorted by name.
@@ -233,7 +253,7 @@ pub fn export(dir: &Path, verbosity: Verbosity) -> anyhow::Result<()> {
         })
         .collect();
     write::create_project(dir, &files)?;
-    if verbosity == Verbosity::Normal {
+    if verbosity != Verbosity::Quiet {
         eprintln!(
             "Exported {} templates to {}; edit them and pass the directory with `new --templates {}`",
             files.len(),

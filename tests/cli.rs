@@ -470,6 +470,13 @@ fn exported_templates_override_the_built_in_ones_file_by_file() {
         server.contains("graceful shutdown"),
         "other templates stay built-in"
     );
+    let record = fs::read_to_string(work.path().join("user-service/microframework.toml")).unwrap();
+    assert!(record.contains("templates_dir = "), "{record}");
+    microframework()
+        .current_dir(work.path().join("user-service"))
+        .args(["check"])
+        .assert()
+        .success();
 
     microframework()
         .current_dir(work.path())
@@ -702,4 +709,23 @@ fn check_warns_about_proto_style_and_fails_on_it_when_strict() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(finding));
+}
+
+#[test]
+fn verbose_lists_every_file_and_quiet_conflicts_with_it() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "user-service", "--verbose"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("wrote (tool) src/server.rs"))
+        .stderr(predicate::str::contains(
+            "wrote (user) src/services/user_service.rs",
+        ));
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "other-service", "-q", "-v"])
+        .assert()
+        .code(2);
 }
