@@ -76,6 +76,8 @@ pub struct Regeneration {
     pub missing_methods: Vec<MethodGap>,
     /// Handler methods no longer in the proto.
     pub removed_methods: Vec<MethodGap>,
+    /// Style findings in the user's root protos (none for a spec's proto, which is the tool's).
+    pub lint_findings: Vec<lint::Finding>,
 }
 
 /// Renders the project in `dir` again and compares it with the disk.
@@ -88,7 +90,7 @@ pub fn plan_regeneration(dir: &Path) -> anyhow::Result<Regeneration> {
             .map(|d| dir.join(d))
             .as_deref(),
     )?;
-    let (project, files) = render_existing(dir, &record, &templates)?;
+    let (project, files, lint_findings) = render_existing(dir, &record, &templates)?;
     let mut files: Vec<FileChange> = files
         .into_iter()
         .map(|file| classify(dir, &record, file))
@@ -99,19 +101,22 @@ pub fn plan_regeneration(dir: &Path) -> anyhow::Result<Regeneration> {
         files,
         missing_methods,
         removed_methods,
+        lint_findings,
     })
 }
 
+/// Renders the project from its own inputs; also lints the user's root protos.
 fn render_existing(
     dir: &Path,
     record: &ProjectFile,
     templates: &Templates,
-) -> anyhow::Result<(Project, Vec<RenderedFile>)> {
+) -> anyhow::Result<(Project, Vec<RenderedFile>, Vec<lint::Finding>)> {
     if record.source == SourceKind::Spec {
         let path = dir.join(SPEC_FILE);
         let text = fs::read_to_string(&path)
             .with_context(|| format!("cannot read the project's spec {}", path.display()))?;
-        return render_spec_project(&record.name, &path, &text, templates);
+        let (project, files) = render_spec_project(&record.name, &path, &text, templates)?;
+        return Ok((project, files, Vec::new()));
     }
     let input = ProtoInput {
         roots: record.proto_roots.clone(),
@@ -125,7 +130,16 @@ fn render_existing(
         let full_name = format!("{}.{}", default.package, default.service);
         known.resources = HashMap::from([(full_name, default.resource)]);
     }
-    render_compiled(&record.name, &compiled, &known, record.source, templates)
+    let roots: Vec<_> = compiled
+        .descriptors
+        .file
+        .iter()
+        .filter(|file| record.proto_roots.iter().any(|root| root == file.name()))
+        .collect();
+    let findings = lint::lint(&roots);
+    let (project, files) =
+        render_compiled(&record.name, &compiled, &known, record.source, templates)?;
+    Ok((project, files, findings))
 }
 
 fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange {
@@ -393,27 +407,6 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
     text
 }
 
-/// Style findings in the user's root protos (a spec's proto is the tool's, and clean).
-fn lint_project(dir: &Path) -> anyhow::Result<Vec<lint::Finding>> {
-    let record = ProjectFile::load(dir)?;
-    if record.source == SourceKind::Spec {
-        return Ok(Vec::new());
-    }
-    let input = ProtoInput {
-        roots: record.proto_roots.clone(),
-        includes: vec![dir.join("proto")],
-        ..ProtoInput::default()
-    };
-    let compiled = input::compile(&input)?;
-    let roots: Vec<_> = compiled
-        .descriptors
-        .file
-        .iter()
-        .filter(|file| record.proto_roots.iter().any(|root| root == file.name()))
-        .collect();
-    Ok(lint::lint(&roots))
-}
-
 /// Runs `microframework check`: exit 0 when the tool-owned files are as `gen` would write
 /// them and every proto method is implemented; otherwise an error listing what is not.
 /// Proto style findings are warnings, or problems with `strict`.
@@ -421,7 +414,7 @@ pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> 
     let dir = project_dir(project);
     let regeneration = plan_regeneration(&dir)?;
     let mut problems = Vec::new();
-    for finding in lint_project(&dir)? {
+    for finding in &regeneration.lint_findings {
         if strict {
             problems.push(format!("proto/{finding}"));
         } else if verbosity != Verbosity::Quiet {
