@@ -20,7 +20,7 @@ use crate::{
     plan::Ownership,
     project_file::{fingerprint, ProjectFile, SourceKind, PROJECT_FILE, SPEC_FILE},
     render::RenderedFile,
-    report::Verbosity,
+    report::{Progress, Verbosity},
     templates::Templates,
     write::write_file_atomically,
 };
@@ -318,7 +318,11 @@ pub fn run_gen(
     verbosity: Verbosity,
 ) -> anyhow::Result<()> {
     let dir = project_dir(project);
-    let regeneration = plan_regeneration(&dir)?;
+    let progress = Progress::new(if dry_run { Verbosity::Quiet } else { verbosity });
+    progress.step("Rendering the project again");
+    let planned = plan_regeneration(&dir);
+    progress.finish();
+    let regeneration = planned?;
     if dry_run {
         print!("{}", describe_plan(&regeneration));
         return Ok(());
