@@ -134,6 +134,18 @@ pub struct KnownServices {
     pub spec: Option<ServiceSpec>,
 }
 
+impl KnownServices {
+    /// The default service of a project named `name`: CRUD over the resource the name gives.
+    pub fn default_of(name: &str) -> Self {
+        let default = naming::default_service(name);
+        let full_name = format!("{}.{}", default.package, default.service);
+        Self {
+            resources: HashMap::from([(full_name, default.resource)]),
+            spec: None,
+        }
+    }
+}
+
 /// Builds the project model from compiled protos; services in `known` get a working
 /// implementation, the others stubs.
 pub fn build_project(

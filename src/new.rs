@@ -42,13 +42,7 @@ pub fn render_new_project(
     input.roots.push(default.proto_path.clone());
     let compiled = input::compile(&input)
         .context("the default proto does not compile (a bug in microframework)")?;
-    let known = KnownServices {
-        resources: HashMap::from([(
-            format!("{}.{}", default.package, default.service),
-            default.resource.clone(),
-        )]),
-        spec: None,
-    };
+    let known = KnownServices::default_of(name);
     render_compiled(name, &compiled, &known, SourceKind::Default, templates)
 }
 
@@ -81,13 +75,14 @@ pub fn render_spec_project(
     };
     let (project, mut files) =
         render_compiled(name, &compiled, &known, SourceKind::Spec, templates)?;
-    let copy = RenderedFile {
-        path: SPEC_FILE.to_owned(),
-        ownership: Ownership::UserOwned,
-        contents: spec_text.to_owned(),
-    };
-    let at = files.partition_point(|file| file.path < copy.path);
-    files.insert(at, copy);
+    insert_by_path(
+        &mut files,
+        RenderedFile {
+            path: SPEC_FILE.to_owned(),
+            ownership: Ownership::UserOwned,
+            contents: spec_text.to_owned(),
+        },
+    );
     Ok((project, files))
 }
 
@@ -112,9 +107,14 @@ pub(crate) fn render_compiled(
         files: Default::default(),
     }
     .render(&files)?;
-    let at = files.partition_point(|file| file.path < record.path);
-    files.insert(at, record);
+    insert_by_path(&mut files, record);
     Ok((project, files))
+}
+
+/// Adds `file` to `files`, which stay sorted by path.
+fn insert_by_path(files: &mut Vec<RenderedFile>, file: RenderedFile) {
+    let at = files.partition_point(|other| other.path < file.path);
+    files.insert(at, file);
 }
 
 /// Runs `microframework new`.
@@ -162,10 +162,7 @@ fn generate(
         .unwrap_or_else(|| PathBuf::from(&args.name));
     if args.dry_run {
         for file in &files {
-            let owner = match file.ownership {
-                Ownership::ToolOwned => "tool",
-                Ownership::UserOwned => "user",
-            };
+            let owner = file.ownership.label();
             println!("create ({owner}) {}", target.join(&file.path).display());
         }
         return Ok((project, files, target));

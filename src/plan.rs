@@ -23,6 +23,16 @@ pub enum Ownership {
     UserOwned,
 }
 
+impl Ownership {
+    /// `tool` or `user`, as listings print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ToolOwned => "tool",
+            Self::UserOwned => "user",
+        }
+    }
+}
+
 /// Where a planned file's contents come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

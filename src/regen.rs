@@ -3,7 +3,7 @@
 //! (unless the user edited one), missing files are written, user-owned files are left alone.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
 };
@@ -15,7 +15,6 @@ use crate::{
     input::{self, ProtoInput},
     lint,
     model::{KnownServices, Method, MethodKind, Project, Service},
-    naming,
     new::{render_compiled, render_spec_project},
     plan::Ownership,
     project_file::{fingerprint, ProjectFile, SourceKind, PROJECT_FILE, SPEC_FILE},
@@ -124,12 +123,11 @@ fn render_existing(
         ..ProtoInput::default()
     };
     let compiled = input::compile(&input)?;
-    let mut known = KnownServices::default();
-    if record.source == SourceKind::Default {
-        let default = naming::default_service(&record.name);
-        let full_name = format!("{}.{}", default.package, default.service);
-        known.resources = HashMap::from([(full_name, default.resource)]);
-    }
+    let known = if record.source == SourceKind::Default {
+        KnownServices::default_of(&record.name)
+    } else {
+        KnownServices::default()
+    };
     let roots: Vec<_> = compiled
         .descriptors
         .file
@@ -164,16 +162,21 @@ fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange 
     }
 }
 
+/// The user-owned handler file of a service (as the handler templates name it).
+fn handler_path(service: &Service) -> String {
+    format!(
+        "src/services/{}.rs",
+        service.module.trim_start_matches("r#")
+    )
+}
+
 /// Proto methods missing from each service's handler file, and handler methods the proto no
 /// longer has. Handlers are found by file name; methods by `fn <name>(`.
 fn method_gaps(dir: &Path, project: &Project) -> (Vec<MethodGap>, Vec<MethodGap>) {
     let mut missing = Vec::new();
     let mut removed = Vec::new();
     for service in &project.services {
-        let file = format!(
-            "src/services/{}.rs",
-            service.module.trim_start_matches("r#")
-        );
+        let file = handler_path(service);
         let Ok(text) = fs::read_to_string(dir.join(&file)) else {
             continue;
         };
@@ -217,11 +220,7 @@ fn insert_stubs(project: &Project, missing: &[MethodGap], files: &mut [FileChang
         for gap in missing.iter().filter(|gap| gap.file == change.file.path) {
             let found = project.services.iter().find_map(|service| {
                 let method = service.methods.iter().find(|m| m.rust_name == gap.method)?;
-                let handler = format!(
-                    "src/services/{}.rs",
-                    service.module.trim_start_matches("r#")
-                );
-                (handler == gap.file).then_some((service, method))
+                (handler_path(service) == gap.file).then_some((service, method))
             });
             if let Some((service, method)) = found {
                 stubs.push_str(&stub_method(service, method));

@@ -66,10 +66,7 @@ pub fn new_project_summary(
     }
     if verbosity == Verbosity::Verbose {
         for file in files {
-            let owner = match file.ownership {
-                Ownership::ToolOwned => "tool",
-                Ownership::UserOwned => "user",
-            };
+            let owner = file.ownership.label();
             eprintln!("  wrote ({owner}) {}", file.path);
         }
     }

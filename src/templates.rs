@@ -220,10 +220,7 @@ pub fn list() -> anyhow::Result<()> {
     println!("Project templates (path under templates/ -> file in the project, owner):");
     for template in templates.project_templates() {
         let front = &template.front;
-        let owner = match front.owner {
-            Ownership::ToolOwned => "tool",
-            Ownership::UserOwned => "user",
-        };
+        let owner = front.owner.label();
         let mut line = format!("  {}{SUFFIX} -> {} ({owner}", template.name, front.to);
         if let Some(Each::Service) = front.each {
             line.push_str(", once per service");
