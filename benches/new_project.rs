@@ -4,8 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use microframework::{
-    cli::{NewArgs, ServiceType},
+    cli::{FeatureArgs, NewArgs, ServiceType},
     input::ProtoInput,
+    model::Features,
     new::{self, render_new_project, render_proto_project},
     report::Verbosity,
     templates::Templates,
@@ -45,6 +46,7 @@ fn new_project(c: &mut Criterion) {
                     spec: None,
                     templates: None,
                     dry_run: false,
+                    features: FeatureArgs::default(),
                 };
                 new::run(&args, Verbosity::Quiet).expect("generates");
                 dir
@@ -55,7 +57,7 @@ fn new_project(c: &mut Criterion) {
     c.bench_function("render user-service in memory", |b| {
         b.iter(|| {
             let templates = Templates::embedded().expect("templates parse");
-            render_new_project("user-service", &templates).expect("renders")
+            render_new_project("user-service", &Features::default(), &templates).expect("renders")
         })
     });
 }
@@ -71,7 +73,10 @@ fn proto_size(c: &mut Criterion) {
             .insert("bench/v1/bench.proto", synthetic_proto(services));
         input.roots.push("bench/v1/bench.proto".into());
         group.bench_function(services.to_string(), |b| {
-            b.iter(|| render_proto_project("bench", &input, &templates).expect("renders"))
+            b.iter(|| {
+                render_proto_project("bench", &input, &Features::default(), &templates)
+                    .expect("renders")
+            })
         });
     }
     group.finish();

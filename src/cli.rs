@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::model::{AuthKind, Features, MonitoringKind, TracingKind};
+
 /// Generates production-grade gRPC microservices on tonic.
 #[derive(Debug, Parser)]
 #[command(name = "microframework", version, about, long_about = None)]
@@ -81,6 +83,39 @@ pub struct GenArgs {
     /// Overwrite tool-owned files even where they were edited.
     #[arg(long)]
     pub force: bool,
+    /// Switch production features; the choice is recorded in microframework.toml.
+    #[command(flatten)]
+    pub features: FeatureArgs,
+}
+
+/// The production features of a service, as flags of `new` and `gen`; a flag left out keeps
+/// the default (`new`) or the recorded choice (`gen`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FeatureArgs {
+    /// JWT authentication of incoming calls [default: jwt].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub auth: Option<AuthKind>,
+    /// Serve gRPC over TLS (mTLS with a client CA); `--tls=false` turns it off [default: off].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls: Option<bool>,
+    /// Prometheus metrics at /metrics on METRICS_PORT [default: prometheus].
+    #[arg(long = "with-monitoring", value_enum, value_name = "KIND")]
+    pub monitoring: Option<MonitoringKind>,
+    /// OTLP span export, as the `otlp` cargo feature [default: none].
+    #[arg(long = "with-tracing", value_enum, value_name = "KIND")]
+    pub tracing: Option<TracingKind>,
+}
+
+impl FeatureArgs {
+    /// `base` with the flags given applied.
+    pub fn apply(&self, base: Features) -> Features {
+        Features {
+            auth: self.auth.unwrap_or(base.auth),
+            tls: self.tls.unwrap_or(base.tls),
+            monitoring: self.monitoring.unwrap_or(base.monitoring),
+            tracing: self.tracing.unwrap_or(base.tracing),
+        }
+    }
 }
 
 /// Arguments of `microframework check`.
@@ -141,6 +176,9 @@ pub struct NewArgs {
     /// Directories where imports are looked up, in order (like protoc's -I).
     #[arg(short = 'I', long = "include", value_name = "DIR", requires = "protos")]
     pub includes: Vec<PathBuf>,
+    /// Production features of the service.
+    #[command(flatten)]
+    pub features: FeatureArgs,
 }
 
 /// Kinds of service the tool generates.

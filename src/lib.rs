@@ -6,6 +6,7 @@ pub mod cli;
 pub mod gen_proto;
 pub mod input;
 pub mod lint;
+pub mod manifest;
 pub mod model;
 pub mod naming;
 pub mod new;
@@ -35,7 +36,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::New(args) => new::run(&args, verbosity),
         Command::Gen(args) => match args.command {
             Some(GenCommand::Proto(args)) => gen_proto::run(&args, verbosity),
-            None => regen::run_gen(args.project.as_deref(), args.dry_run, args.force, verbosity),
+            None => regen::run_gen(
+                args.project.as_deref(),
+                args.dry_run,
+                args.force,
+                &args.features,
+                verbosity,
+            ),
         },
         Command::Check(args) => regen::run_check(args.project.as_deref(), args.strict, verbosity),
         Command::Templates(args) => match args.command {

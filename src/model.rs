@@ -8,7 +8,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::{
     source_code_info::Location, DescriptorProto, FileDescriptorProto, MethodDescriptorProto,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     input::CompiledProtos,
@@ -37,7 +37,90 @@ pub struct Project {
     pub has_stubs: bool,
     /// Whether any service is implemented from a spec (over `store::memory`).
     pub has_spec_resources: bool,
+    /// The production features chosen (`--auth`, `--tls`, `--with-monitoring`,
+    /// `--with-tracing`).
+    pub features: Features,
+    /// Whether calls need a JWT (`--auth jwt`).
+    pub auth: bool,
+    /// Whether the gRPC port speaks TLS (`--tls`).
+    pub tls: bool,
+    /// Whether Prometheus metrics are served (`--with-monitoring prometheus`).
+    pub metrics: bool,
+    /// Whether spans can be exported over OTLP (`--with-tracing otlp`).
+    pub otlp: bool,
+    /// Every route the server answers (the application's, health's and reflection's), sorted
+    /// by path, with its kind as go-grpc-prometheus names it.
+    pub method_types: Vec<(String, &'static str)>,
 }
+
+/// The production features of a generated service, recorded in `microframework.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Features {
+    /// Authentication of incoming calls.
+    pub auth: AuthKind,
+    /// Whether the gRPC port speaks TLS.
+    pub tls: bool,
+    /// Metrics export.
+    pub monitoring: MonitoringKind,
+    /// Span export.
+    pub tracing: TracingKind,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            auth: AuthKind::Jwt,
+            tls: false,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+        }
+    }
+}
+
+/// `--auth`: how incoming calls are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// JWT bearer tokens (HS256, RS256, ES256, JWKS), roles per method.
+    Jwt,
+    /// No authentication.
+    None,
+}
+
+/// `--with-monitoring`: how metrics are exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitoringKind {
+    /// Prometheus text at /metrics on METRICS_PORT, go-grpc-prometheus names.
+    Prometheus,
+    /// No metrics.
+    None,
+}
+
+/// `--with-tracing`: how request spans are exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TracingKind {
+    /// OTLP/gRPC export behind the `otlp` cargo feature.
+    Otlp,
+    /// Spans in the logs only.
+    None,
+}
+
+/// Routes of the infrastructure services, with their kinds.
+const INFRASTRUCTURE_METHODS: &[(&str, &str)] = &[
+    ("/grpc.health.v1.Health/Check", "unary"),
+    ("/grpc.health.v1.Health/Watch", "server_stream"),
+    (
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "bidi_stream",
+    ),
+    (
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "bidi_stream",
+    ),
+];
 
 /// One gRPC service the project serves.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +183,18 @@ pub enum MethodKind {
     Bidirectional,
 }
 
+impl MethodKind {
+    /// The name go-grpc-prometheus gives the kind (its `grpc_type` label).
+    pub fn grpc_type(self) -> &'static str {
+        match self {
+            Self::Unary => "unary",
+            Self::ServerStreaming => "server_stream",
+            Self::ClientStreaming => "client_stream",
+            Self::Bidirectional => "bidi_stream",
+        }
+    }
+}
+
 /// One RPC of a service.
 #[derive(Debug, Clone, Serialize)]
 pub struct Method {
@@ -152,6 +247,7 @@ pub fn build_project(
     name: &str,
     protos: &CompiledProtos,
     known: &KnownServices,
+    features: &Features,
 ) -> anyhow::Result<Project> {
     let types = RustTypes::index(&protos.descriptors.file);
     let mut services = Vec::new();
@@ -201,7 +297,25 @@ pub fn build_project(
             method_kinds.push(method.kind);
         }
     }
+    let mut method_types: Vec<(String, &'static str)> = services
+        .iter()
+        .flat_map(|s| &s.methods)
+        .map(|m| (m.route.clone(), m.kind.grpc_type()))
+        .chain(
+            INFRASTRUCTURE_METHODS
+                .iter()
+                .map(|(path, kind)| ((*path).to_owned(), *kind)),
+        )
+        .collect();
+    method_types.sort();
+    method_types.dedup_by(|a, b| a.0 == b.0);
     Ok(Project {
+        features: *features,
+        auth: features.auth == AuthKind::Jwt,
+        tls: features.tls,
+        metrics: features.monitoring == MonitoringKind::Prometheus,
+        otlp: features.tracing == TracingKind::Otlp,
+        method_types,
         method_kinds,
         has_stubs: services
             .iter()
@@ -436,7 +550,13 @@ mod tests {
 
     fn project(source: &str) -> Project {
         let compiled = compiled("a/v1/a.proto", source);
-        build_project("demo", &compiled, &KnownServices::default()).expect("model")
+        build_project(
+            "demo",
+            &compiled,
+            &KnownServices::default(),
+            &Features::default(),
+        )
+        .expect("model")
     }
 
     #[test]
@@ -472,9 +592,14 @@ mod tests {
     #[test]
     fn a_file_without_services_is_refused() {
         let compiled = compiled("m.proto", "syntax = \"proto3\";\nmessage M {}\n");
-        let err = build_project("demo", &compiled, &KnownServices::default())
-            .unwrap_err()
-            .to_string();
+        let err = build_project(
+            "demo",
+            &compiled,
+            &KnownServices::default(),
+            &Features::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("m.proto: declares no `service`"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ use crate::{
     cli::NewArgs,
     gen_proto,
     input::{self, CompiledProtos, ProtoInput},
-    model::{self, KnownServices},
+    model::{self, Features, KnownServices},
     naming,
     plan::{self, Ownership},
     project_file::{ProjectFile, SourceKind, SPEC_FILE},
@@ -29,6 +29,7 @@ const DEFAULT_PROTO_TEMPLATE: &str = "input/resource.proto";
 /// Renders the default project of `name`: one CRUD service over the resource the name gives.
 pub fn render_new_project(
     name: &str,
+    features: &Features,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
@@ -43,19 +44,34 @@ pub fn render_new_project(
     let compiled = input::compile(&input)
         .context("the default proto does not compile (a bug in microframework)")?;
     let known = KnownServices::default_of(name);
-    render_compiled(name, &compiled, &known, SourceKind::Default, templates)
+    render_compiled(
+        name,
+        &compiled,
+        &known,
+        SourceKind::Default,
+        features,
+        templates,
+    )
 }
 
 /// Renders a project serving every service of the given root protos, with stub handlers.
 pub fn render_proto_project(
     name: &str,
     input: &ProtoInput,
+    features: &Features,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
     let compiled = input::compile(input)?;
     let known = KnownServices::default();
-    render_compiled(name, &compiled, &known, SourceKind::Proto, templates)
+    render_compiled(
+        name,
+        &compiled,
+        &known,
+        SourceKind::Proto,
+        features,
+        templates,
+    )
 }
 
 /// Renders a project from a service spec (its text, read from `spec_path`), with a working
@@ -64,6 +80,7 @@ pub fn render_spec_project(
     name: &str,
     spec_path: &Path,
     spec_text: &str,
+    features: &Features,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
@@ -73,8 +90,14 @@ pub fn render_spec_project(
         resources: HashMap::new(),
         spec: Some(spec),
     };
-    let (project, mut files) =
-        render_compiled(name, &compiled, &known, SourceKind::Spec, templates)?;
+    let (project, mut files) = render_compiled(
+        name,
+        &compiled,
+        &known,
+        SourceKind::Spec,
+        features,
+        templates,
+    )?;
     insert_by_path(
         &mut files,
         RenderedFile {
@@ -91,15 +114,17 @@ pub(crate) fn render_compiled(
     compiled: &CompiledProtos,
     known: &KnownServices,
     source: SourceKind,
+    features: &Features,
     templates: &Templates,
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
-    let project = model::build_project(name, compiled, known)?;
+    let project = model::build_project(name, compiled, known, features)?;
     let plan = plan::plan_project(&project, compiled, templates)?;
     let mut files = render::render_project(&plan, &project, templates)?;
     let record = ProjectFile {
         tool_version: project.tool_version.clone(),
         name: name.to_owned(),
         source,
+        features: *features,
         proto_roots: compiled.roots.clone(),
         templates_dir: templates
             .overrides_dir()
@@ -146,15 +171,16 @@ fn generate(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>, PathBuf)> {
     progress.step("Rendering the project");
     let templates = Templates::with_overrides(args.templates.as_deref())?;
+    let features = args.features.apply(Features::default());
     let (project, files) = if let Some(spec) = &args.spec {
         let text = std::fs::read_to_string(spec)
             .with_context(|| format!("cannot read spec {}", spec.display()))?;
-        render_spec_project(&args.name, spec, &text, &templates)?
+        render_spec_project(&args.name, spec, &text, &features, &templates)?
     } else if args.protos.is_empty() {
-        render_new_project(&args.name, &templates)?
+        render_new_project(&args.name, &features, &templates)?
     } else {
         let input = ProtoInput::from_files(&args.protos, &args.includes)?;
-        render_proto_project(&args.name, &input, &templates)?
+        render_proto_project(&args.name, &input, &features, &templates)?
     };
     let target = args
         .output

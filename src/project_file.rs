@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    model::Features,
     plan::{Ownership, GENERATED_HEADER},
     render::RenderedFile,
 };
@@ -40,6 +41,9 @@ pub struct ProjectFile {
     pub name: String,
     /// What the project is generated from.
     pub source: SourceKind,
+    /// Production features (`--auth`, `--tls`, `--with-monitoring`, `--with-tracing`).
+    #[serde(default)]
+    pub features: Features,
     /// Root proto files, relative to `proto/`.
     pub proto_roots: Vec<String>,
     /// Templates overriding the built-in ones (an absolute path, or relative to the project).
@@ -123,6 +127,7 @@ mod tests {
             tool_version: "0.1.0".into(),
             name: "demo".into(),
             source: SourceKind::Proto,
+            features: Features::default(),
             proto_roots: vec!["a/v1/a.proto".into()],
             templates_dir: None,
             files: BTreeMap::new(),

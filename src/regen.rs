@@ -12,8 +12,9 @@ use anyhow::{bail, Context};
 use similar::TextDiff;
 
 use crate::{
+    cli::FeatureArgs,
     input::{self, ProtoInput},
-    lint,
+    lint, manifest,
     model::{KnownServices, Method, MethodKind, Project, Service},
     new::{render_compiled, render_spec_project},
     plan::Ownership,
@@ -40,7 +41,16 @@ pub enum Change {
     /// A user-owned handler that gets stubs for methods added to the proto, inserted at its
     /// marker line; everything else in it stays byte for byte.
     InsertStubs,
+    /// The user's `Cargo.toml`, which lacks dependencies or features the project's features
+    /// need: they are added, nothing else changes.
+    AddDependencies,
+    /// A tool-owned file the project's features no longer need, unedited since the tool wrote
+    /// it: deleted.
+    Remove,
 }
+
+/// The user-owned manifest that `gen` may add dependencies to.
+const MANIFEST: &str = "Cargo.toml";
 
 /// The line in every generated handler above which `gen` inserts stubs for new methods.
 pub const INSERT_MARKER: &str =
@@ -80,8 +90,9 @@ pub struct Regeneration {
 }
 
 /// Renders the project in `dir` again and compares it with the disk.
-pub fn plan_regeneration(dir: &Path) -> anyhow::Result<Regeneration> {
-    let record = ProjectFile::load(dir)?;
+pub fn plan_regeneration(dir: &Path, features: &FeatureArgs) -> anyhow::Result<Regeneration> {
+    let mut record = ProjectFile::load(dir)?;
+    record.features = features.apply(record.features);
     let templates = Templates::with_overrides(
         record
             .templates_dir
@@ -94,6 +105,8 @@ pub fn plan_regeneration(dir: &Path) -> anyhow::Result<Regeneration> {
         .into_iter()
         .map(|file| classify(dir, &record, file))
         .collect();
+    add_dependencies(&mut files)?;
+    remove_unplanned(dir, &record, &mut files);
     let (missing_methods, removed_methods) = method_gaps(dir, &project);
     insert_stubs(&project, &missing_methods, &mut files);
     Ok(Regeneration {
@@ -114,7 +127,8 @@ fn render_existing(
         let path = dir.join(SPEC_FILE);
         let text = fs::read_to_string(&path)
             .with_context(|| format!("cannot read the project's spec {}", path.display()))?;
-        let (project, files) = render_spec_project(&record.name, &path, &text, templates)?;
+        let (project, files) =
+            render_spec_project(&record.name, &path, &text, &record.features, templates)?;
         return Ok((project, files, Vec::new()));
     }
     let input = ProtoInput {
@@ -135,8 +149,14 @@ fn render_existing(
         .filter(|file| record.proto_roots.iter().any(|root| root == file.name()))
         .collect();
     let findings = lint::lint(&roots);
-    let (project, files) =
-        render_compiled(&record.name, &compiled, &known, record.source, templates)?;
+    let (project, files) = render_compiled(
+        &record.name,
+        &compiled,
+        &known,
+        record.source,
+        &record.features,
+        templates,
+    )?;
     Ok((project, files, findings))
 }
 
@@ -160,6 +180,52 @@ fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange 
         change,
         on_disk,
     }
+}
+
+/// Adds a `Remove` change for each tool-owned file the tool wrote before and no longer plans
+/// (after a feature is switched off); a file edited since is left alone.
+fn remove_unplanned(dir: &Path, record: &ProjectFile, files: &mut Vec<FileChange>) {
+    for (path, written) in &record.files {
+        if files.iter().any(|f| f.file.path == *path) {
+            continue;
+        }
+        let Ok(on_disk) = fs::read_to_string(dir.join(path)) else {
+            continue;
+        };
+        if fingerprint(&on_disk) != *written {
+            continue;
+        }
+        let file = RenderedFile {
+            path: path.clone(),
+            ownership: Ownership::ToolOwned,
+            contents: String::new(),
+        };
+        let at = files.partition_point(|f| f.file.path < *path);
+        files.insert(
+            at,
+            FileChange {
+                file,
+                change: Change::Remove,
+                on_disk: Some(on_disk),
+            },
+        );
+    }
+}
+
+/// Turns the user's manifest into an `AddDependencies` change when it lacks what the
+/// generated one has.
+fn add_dependencies(files: &mut [FileChange]) -> anyhow::Result<()> {
+    let Some(change) = files.iter_mut().find(|f| f.file.path == MANIFEST) else {
+        return Ok(());
+    };
+    let Some(on_disk) = &change.on_disk else {
+        return Ok(());
+    };
+    if let Some((merged, _)) = manifest::add_missing(on_disk, &change.file.contents)? {
+        change.file.contents = merged;
+        change.change = Change::AddDependencies;
+    }
+    Ok(())
 }
 
 /// The user-owned handler file of a service (as the handler templates name it).
@@ -314,12 +380,13 @@ pub fn run_gen(
     project: Option<&Path>,
     dry_run: bool,
     force: bool,
+    features: &FeatureArgs,
     verbosity: Verbosity,
 ) -> anyhow::Result<()> {
     let dir = project_dir(project);
     let progress = Progress::new(if dry_run { Verbosity::Quiet } else { verbosity });
     progress.step("Rendering the project again");
-    let planned = plan_regeneration(&dir);
+    let planned = plan_regeneration(&dir, features);
     progress.finish();
     let regeneration = planned?;
     if dry_run {
@@ -343,11 +410,18 @@ pub fn run_gen(
     let mut written = 0;
     for change in &regeneration.files {
         let write = match change.change {
-            Change::Create | Change::Update | Change::InsertStubs => true,
+            Change::Create | Change::Update | Change::InsertStubs | Change::AddDependencies => true,
             Change::EditedToolOwned => force,
-            Change::Unchanged | Change::KeepUserOwned => false,
+            Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
         };
-        if write {
+        if change.change == Change::Remove {
+            let path = dir.join(&change.file.path);
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            written += 1;
+            if verbosity == Verbosity::Verbose {
+                eprintln!("  removed {}", change.file.path);
+            }
+        } else if write {
             write_file_atomically(&dir.join(&change.file.path), &change.file.contents)?;
             written += 1;
             if verbosity == Verbosity::Verbose {
@@ -356,7 +430,10 @@ pub fn run_gen(
         }
     }
     if verbosity != Verbosity::Quiet {
-        eprintln!("Regenerated {}: {written} files written.", dir.display());
+        eprintln!(
+            "Regenerated {}: {written} files written or removed.",
+            dir.display()
+        );
         for gap in &regeneration.missing_methods {
             let inserted = regeneration
                 .files
@@ -392,11 +469,16 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
             Change::KeepUserOwned => "skip-user-owned",
             Change::EditedToolOwned => "edited-by-user (refused without --force)",
             Change::InsertStubs => "insert-stub",
+            Change::AddDependencies => "add-dependencies",
+            Change::Remove => "remove",
         };
         text.push_str(&format!("{label:<16} {}\n", change.file.path));
         if matches!(
             change.change,
-            Change::Update | Change::EditedToolOwned | Change::InsertStubs
+            Change::Update
+                | Change::EditedToolOwned
+                | Change::InsertStubs
+                | Change::AddDependencies
         ) {
             text.push_str(&short_diff(change, 60));
         }
@@ -415,7 +497,7 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
 /// Proto style findings are warnings, or problems with `strict`.
 pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> anyhow::Result<()> {
     let dir = project_dir(project);
-    let regeneration = plan_regeneration(&dir)?;
+    let regeneration = plan_regeneration(&dir, &FeatureArgs::default())?;
     let mut problems = Vec::new();
     for finding in &regeneration.lint_findings {
         if strict {
@@ -425,6 +507,13 @@ pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> 
         }
     }
     for change in &regeneration.files {
+        if change.change == Change::AddDependencies {
+            problems.push(format!(
+                "{}: lacks dependencies the project's features need (run `microframework gen`)\n{}",
+                change.file.path,
+                short_diff(change, 20)
+            ));
+        }
         if change.file.ownership != Ownership::ToolOwned {
             continue;
         }
@@ -440,7 +529,14 @@ pub fn run_check(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> 
                     short_diff(change, 20)
                 ));
             }
-            Change::Unchanged | Change::KeepUserOwned | Change::InsertStubs => {}
+            Change::Remove => problems.push(format!(
+                "{}: no longer generated for the project's features (run `microframework gen`)",
+                change.file.path
+            )),
+            Change::Unchanged
+            | Change::KeepUserOwned
+            | Change::InsertStubs
+            | Change::AddDependencies => {}
         }
     }
     for gap in &regeneration.missing_methods {

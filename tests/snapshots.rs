@@ -1,12 +1,13 @@
 //! Snapshots of the rendered default project: every file of `new user-service`, pinned.
 //! Review changes with `cargo insta review`.
 
-use microframework::{new::render_new_project, templates::Templates};
+use microframework::{model::Features, new::render_new_project, templates::Templates};
 
 #[test]
 fn default_project_files() {
     let templates = Templates::embedded().expect("templates parse");
-    let (_, files) = render_new_project("user-service", &templates).expect("renders");
+    let (_, files) =
+        render_new_project("user-service", &Features::default(), &templates).expect("renders");
     let listing: Vec<String> = files
         .iter()
         .map(|file| format!("{:?} {}", file.ownership, file.path))

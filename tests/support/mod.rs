@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use microframework::model::{AuthKind, Features, MonitoringKind, TracingKind};
+
 /// A project generated from proto fixtures.
 pub struct ProtoFixture {
     /// Project name.
@@ -150,4 +152,36 @@ pub const SPEC_FIXTURES: &[SpecFixture] = &[
         spec: "telemetry.toml",
         service: "telemetry.v1.TelemetryService",
     },
+];
+
+/// Feature sets the formatting tests render every project with: the defaults, everything on,
+/// everything off.
+pub const FEATURE_SETS: &[(&str, Features)] = &[
+    (
+        "default features",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: false,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+        },
+    ),
+    (
+        "every feature",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: true,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::Otlp,
+        },
+    ),
+    (
+        "no feature",
+        Features {
+            auth: AuthKind::None,
+            tls: false,
+            monitoring: MonitoringKind::None,
+            tracing: TracingKind::None,
+        },
+    ),
 ];
