@@ -1,7 +1,9 @@
-//! The smallest tonic server of `user.v1.UserService`: `GetUser` answers a fixed record, the
-//! rest UNIMPLEMENTED. No auth, metrics, logging or limits: the baseline of benches/load/run.
+//! A hand-written tonic server of `user.v1.UserService` with what a minimal service needs and
+//! nothing else: `GetUser` looks the user up in memory (one user, seeded from `SEED_USER_ID`),
+//! the rest answer UNIMPLEMENTED. No auth, metrics, logging, limits or panic guard: the
+//! baseline of benches/load/run.
 
-use std::pin::Pin;
+use std::{collections::HashMap, pin::Pin, sync::RwLock};
 
 use tonic::{transport::Server, Request, Response, Status};
 
@@ -11,7 +13,9 @@ mod pb {
 
 use pb::user_service_server::{UserService, UserServiceServer};
 
-struct Minimal;
+struct Minimal {
+    users: RwLock<HashMap<String, pb::User>>,
+}
 
 const CREATED: prost_types::Timestamp = prost_types::Timestamp {
     seconds: 1_700_000_000,
@@ -26,13 +30,15 @@ impl UserService for Minimal {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
-        let user = pb::User {
-            id: request.into_inner().id,
-            name: "Ada Lovelace".to_owned(),
-            email: "ada@example.com".to_owned(),
-            create_time: Some(CREATED),
-            update_time: Some(CREATED),
-        };
+        let id = request.into_inner().id;
+        let users = self
+            .users
+            .read()
+            .map_err(|_| Status::internal("poisoned"))?;
+        let user = users
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Status::not_found(id))?;
         Ok(Response::new(pb::GetUserResponse { user: Some(user) }))
     }
 
@@ -78,8 +84,17 @@ impl UserService for Minimal {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::var("GRPC_PORT").unwrap_or_else(|_| "50061".to_owned());
     let address = format!("127.0.0.1:{port}").parse()?;
+    let id = std::env::var("SEED_USER_ID").unwrap_or_default();
+    let user = pb::User {
+        id: id.clone(),
+        name: "Ada Lovelace".to_owned(),
+        email: "ada@example.com".to_owned(),
+        create_time: Some(CREATED),
+        update_time: Some(CREATED),
+    };
+    let users = RwLock::new(HashMap::from([(id, user)]));
     Server::builder()
-        .add_service(UserServiceServer::new(Minimal))
+        .add_service(UserServiceServer::new(Minimal { users }))
         .serve(address)
         .await?;
     Ok(())
