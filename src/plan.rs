@@ -133,8 +133,11 @@ impl TemplateContexts {
     pub fn new(project: &Project) -> anyhow::Result<Self> {
         let mut whole = tera::Context::new();
         whole.insert("project", project);
+        // Per-service templates see the project without its per-method lists, which would
+        // make the contexts of N services cost O(N^2).
         let header_project = Project {
             services: Vec::new(),
+            method_types: Vec::new(),
             ..project.clone()
         };
         let mut header = tera::Context::new();
