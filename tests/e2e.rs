@@ -4,11 +4,16 @@
 //!
 //! Slow (a tonic project compiles in minutes cold), so ignored by plain `cargo test`;
 //! `scripts/test` runs it. Every generated project shares one target directory
-//! (`MICROFRAMEWORK_E2E_TARGET`, default `target/e2e`) so dependencies compile once.
+//! (`MICROFRAMEWORK_E2E_TARGET`, default `target/e2e`) so dependencies compile once; a
+//! project's own outputs leave it when the test is done with the project, and nothing is
+//! built with debug info or incremental state, so the suite fits on a small disk.
 
 use std::{
+    cell::RefCell,
+    collections::BTreeSet,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
+    ops::Deref,
     path::{Path, PathBuf},
     process::{Child, Command, Output},
     time::{Duration, Instant},
@@ -32,28 +37,142 @@ fn shared_target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e"))
 }
 
-/// Runs cargo in `project` with the shared target directory and protoc disabled.
-fn cargo(project: &Path, args: &[&str]) -> Output {
+/// A generated project. What cargo builds of the project itself (its library, binary, test
+/// executables and build script output) is removed from the shared target directory when the
+/// project is dropped: those are most of the suite's disk use, while the dependencies they
+/// share stay.
+struct Project {
+    dir: PathBuf,
+    outputs: RefCell<BTreeSet<PathBuf>>,
+}
+
+impl Deref for Project {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl AsRef<Path> for Project {
+    fn as_ref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for output in self.outputs.get_mut().iter() {
+            if output.is_dir() {
+                let _ = std::fs::remove_dir_all(output);
+            } else {
+                remove_with_links(output);
+            }
+        }
+    }
+}
+
+/// Removes `file` and the hard links cargo made of it beside it or in `deps/` beside it (a
+/// binary is linked from `deps/`, a build script from its hashed name), which would otherwise
+/// keep its blocks in use.
+fn remove_with_links(file: &Path) {
+    use std::os::unix::fs::MetadataExt;
+
+    let Ok(metadata) = std::fs::metadata(file) else {
+        return;
+    };
+    if metadata.nlink() > 1 {
+        let beside = file.parent().unwrap_or(Path::new("."));
+        for dir in [beside.to_path_buf(), beside.join("deps")] {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let same = entry.metadata().is_ok_and(|other| {
+                    other.ino() == metadata.ino() && other.dev() == metadata.dev()
+                });
+                if same {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(file);
+}
+
+impl Project {
+    /// Notes the outputs of this project among cargo's JSON messages.
+    fn record_outputs(&self, stdout: &[u8]) {
+        let package = format!("file://{}#", self.dir.display());
+        let mut outputs = self.outputs.borrow_mut();
+        for line in String::from_utf8_lossy(stdout).lines() {
+            let Ok(message) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let ours = message["package_id"]
+                .as_str()
+                .is_some_and(|id| id.contains(&package));
+            if !ours {
+                continue;
+            }
+            match message["reason"].as_str() {
+                Some("compiler-artifact") => {
+                    let files = message["filenames"].as_array().into_iter().flatten();
+                    let executable = message["executable"].as_str().into_iter();
+                    for file in files.filter_map(Value::as_str).chain(executable) {
+                        outputs.insert(PathBuf::from(file));
+                    }
+                }
+                Some("build-script-executed") => {
+                    if let Some(out_dir) = message["out_dir"].as_str() {
+                        outputs.insert(PathBuf::from(out_dir));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs cargo in `project` with the shared target directory and protoc disabled, without
+/// debug info or incremental state (a tonic test executable with full debug info is some
+/// 100 MB, and every project has several).
+fn cargo(project: &Project, args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    let builds = matches!(args[0], "build" | "check" | "clippy" | "test");
+    if builds {
+        args.insert(1, "--message-format=json-render-diagnostics");
+    }
     let output = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(project)
+        .args(&args)
+        .current_dir(&project.dir)
         .env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("CARGO_INCREMENTAL", "0")
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_PROFILE_DEV_STRIP", "debuginfo")
         .env("PROTOC", "/bin/false")
         .env_remove("RUSTFLAGS")
         .output()
         .expect("cargo runs");
+    if builds {
+        project.record_outputs(&output.stdout);
+    }
     assert!(
         output.status.success(),
         "cargo {} failed in {}:\n{}\n{}",
         args.join(" "),
         project.display(),
-        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| !line.starts_with("{\"reason\""))
+            .collect::<Vec<_>>()
+            .join("\n"),
         String::from_utf8_lossy(&output.stderr)
     );
     output
 }
 
-fn generate(work: &Path, name: &str, extra: &[String]) -> PathBuf {
+fn generate(work: &Path, name: &str, extra: &[String]) -> Project {
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
         .current_dir(work)
@@ -61,12 +180,15 @@ fn generate(work: &Path, name: &str, extra: &[String]) -> PathBuf {
         .args(extra)
         .assert()
         .success();
-    work.join(name)
+    Project {
+        dir: work.join(name),
+        outputs: RefCell::default(),
+    }
 }
 
 /// Builds the project's binary and starts it on free loopback ports (gRPC and metrics); the
 /// grpcurl it returns sends a token the binary's `token` command minted.
-fn start_server(project: &Path, name: &str) -> (Server, Grpcurl) {
+fn start_server(project: &Project, name: &str) -> (Server, Grpcurl) {
     cargo(project, &["build", "--quiet"]);
     let binary = shared_target_dir().join("debug").join(name);
     let minted = Command::new(&binary)
