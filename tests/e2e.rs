@@ -617,7 +617,7 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     let every = ["--tls", "--with-tracing", "otlp"].map(str::to_owned);
     let project = generate(work.path(), "secure-service", &every);
     // Besides the default tests: TLS with rcgen certificates, an mTLS client without a
-    // certificate rejected, and the otlp feature compiled in.
+    // certificate rejected, and a call's span exported to an OTLP collector in the test.
     cargo(&project, &["test", "--quiet"]);
     cargo(
         &project,
