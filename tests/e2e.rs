@@ -189,6 +189,11 @@ fn generate(work: &Path, name: &str, extra: &[String]) -> Project {
 /// Builds the project's binary and starts it on free loopback ports (gRPC and metrics); the
 /// grpcurl it returns sends a token the binary's `token` command minted.
 fn start_server(project: &Project, name: &str) -> (Server, Grpcurl) {
+    start_server_with(project, name, &[])
+}
+
+/// [`start_server`] with more environment variables for the server.
+fn start_server_with(project: &Project, name: &str, env: &[(&str, &Path)]) -> (Server, Grpcurl) {
     cargo(project, &["build", "--quiet"]);
     let binary = shared_target_dir().join("debug").join(name);
     let minted = Command::new(&binary)
@@ -219,6 +224,7 @@ fn start_server(project: &Project, name: &str) -> (Server, Grpcurl) {
         .env("METRICS_PORT", metrics_port.to_string())
         .env("METRICS_HOST", "127.0.0.1")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .spawn()
         .expect("the server starts");
     let server = Server(Some(child));
@@ -226,6 +232,7 @@ fn start_server(project: &Project, name: &str) -> (Server, Grpcurl) {
     wait_until_listening(metrics_port);
     let grpc = Grpcurl {
         address: format!("127.0.0.1:{port}"),
+        transport: vec!["-plaintext".into()],
         token: Some(token.trim().to_owned()),
         metrics_port,
     };
@@ -263,8 +270,11 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+#[derive(Clone)]
 struct Grpcurl {
     address: String,
+    /// `-plaintext`, or the TLS flags.
+    transport: Vec<String>,
     token: Option<String>,
     metrics_port: u16,
 }
@@ -272,7 +282,7 @@ struct Grpcurl {
 impl Grpcurl {
     fn run(&self, args: &[&str]) -> Output {
         let mut command = Command::new("grpcurl");
-        command.arg("-plaintext");
+        command.args(&self.transport);
         if let Some(token) = &self.token {
             command.args(["-H", &format!("authorization: Bearer {token}")]);
         }
@@ -285,9 +295,19 @@ impl Grpcurl {
     /// The same server, called without a token.
     fn anonymous(&self) -> Self {
         Self {
-            address: self.address.clone(),
             token: None,
-            metrics_port: self.metrics_port,
+            ..self.clone()
+        }
+    }
+
+    /// The same server over TLS, as `localhost` (the name its certificate holds), with the
+    /// flags of grpcurl's `tls` (such as `-cacert FILE`).
+    fn over_tls(&self, tls: &[String]) -> Self {
+        let port = self.address.rsplit(':').next().expect("a port");
+        Self {
+            address: format!("localhost:{port}"),
+            transport: tls.to_vec(),
+            ..self.clone()
         }
     }
 
@@ -625,6 +645,52 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     );
     cargo(&project, &["fmt", "--check"]);
     cargo(&project, &["check", "--quiet", "--no-default-features"]);
+
+    // The certificates the generated README's openssl commands make serve TLS and mTLS in the
+    // built server, which grpcurl reaches with them.
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    let commands = readme
+        .split("### TLS and mutual TLS")
+        .nth(1)
+        .and_then(|section| section.split("```sh\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("the README's certificate commands");
+    let made = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", commands])
+        .current_dir(&project)
+        .output()
+        .expect("bash runs (openssl: scripts/test installs it)");
+    assert!(
+        made.status.success(),
+        "the README's openssl commands failed:\n{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let certs = project.join("certs");
+    let file = |name: &str| certs.join(name).display().to_string();
+    let ca = project.join("certs/ca.crt");
+    let (_server, grpc) =
+        start_server_with(&project, "secure-service", &[("TLS_CLIENT_CA_FILE", &ca)]);
+    let health = grpc
+        .over_tls(&[
+            "-cacert".into(),
+            file("ca.crt"),
+            "-cert".into(),
+            file("client.crt"),
+            "-key".into(),
+            file("client.key"),
+        ])
+        .call("grpc.health.v1.Health/Check", "{}");
+    assert_eq!(
+        health[0]["status"], "SERVING",
+        "mTLS with the README's certificates"
+    );
+    let refused = grpc
+        .over_tls(&["-cacert".into(), file("ca.crt")])
+        .call_err("grpc.health.v1.Health/Check", "{}");
+    assert!(
+        !refused.is_empty(),
+        "a client without a certificate is refused"
+    );
 
     let none = ["--auth", "none", "--with-monitoring", "none"].map(str::to_owned);
     let project = generate(work.path(), "plain-service", &none);
