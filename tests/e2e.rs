@@ -15,7 +15,7 @@ use std::{
     net::{TcpListener, TcpStream},
     ops::Deref,
     path::{Path, PathBuf},
-    process::{Child, Command, Output},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -475,6 +475,29 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         "server exit status after SIGTERM: {:?}",
         exit.status
     );
+
+    // In production the development JWT secret is refused before anything is served.
+    let mut production = Command::new(shared_target_dir().join("debug/user-service"))
+        .current_dir(&project)
+        .env("APP_ENV", "production")
+        .env("GRPC_PORT", free_port().to_string())
+        .env("METRICS_PORT", free_port().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while production.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = production.kill();
+            panic!("the server started in production with the development secret");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = production.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
 }
 
 #[test]
