@@ -46,6 +46,40 @@ struct Project {
     outputs: RefCell<BTreeSet<PathBuf>>,
 }
 
+impl Project {
+    /// Notes the outputs of this project among cargo's JSON messages.
+    fn record_outputs(&self, stdout: &[u8]) {
+        let package = format!("file://{}#", self.dir.display());
+        let mut outputs = self.outputs.borrow_mut();
+        for line in String::from_utf8_lossy(stdout).lines() {
+            let Ok(message) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let ours = message["package_id"]
+                .as_str()
+                .is_some_and(|id| id.contains(&package));
+            if !ours {
+                continue;
+            }
+            match message["reason"].as_str() {
+                Some("compiler-artifact") => {
+                    let files = message["filenames"].as_array().into_iter().flatten();
+                    let executable = message["executable"].as_str().into_iter();
+                    for file in files.filter_map(Value::as_str).chain(executable) {
+                        outputs.insert(PathBuf::from(file));
+                    }
+                }
+                Some("build-script-executed") => {
+                    if let Some(out_dir) = message["out_dir"].as_str() {
+                        outputs.insert(PathBuf::from(out_dir));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl Deref for Project {
     type Target = Path;
 
@@ -98,40 +132,6 @@ fn remove_with_links(file: &Path) {
         }
     }
     let _ = std::fs::remove_file(file);
-}
-
-impl Project {
-    /// Notes the outputs of this project among cargo's JSON messages.
-    fn record_outputs(&self, stdout: &[u8]) {
-        let package = format!("file://{}#", self.dir.display());
-        let mut outputs = self.outputs.borrow_mut();
-        for line in String::from_utf8_lossy(stdout).lines() {
-            let Ok(message) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let ours = message["package_id"]
-                .as_str()
-                .is_some_and(|id| id.contains(&package));
-            if !ours {
-                continue;
-            }
-            match message["reason"].as_str() {
-                Some("compiler-artifact") => {
-                    let files = message["filenames"].as_array().into_iter().flatten();
-                    let executable = message["executable"].as_str().into_iter();
-                    for file in files.filter_map(Value::as_str).chain(executable) {
-                        outputs.insert(PathBuf::from(file));
-                    }
-                }
-                Some("build-script-executed") => {
-                    if let Some(out_dir) = message["out_dir"].as_str() {
-                        outputs.insert(PathBuf::from(out_dir));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// Runs cargo in `project` with the shared target directory and protoc disabled, without
@@ -300,8 +300,8 @@ impl Grpcurl {
         }
     }
 
-    /// The same server over TLS, as `localhost` (the name its certificate holds), with the
-    /// flags of grpcurl's `tls` (such as `-cacert FILE`).
+    /// The same server over TLS, as `localhost` (the name its certificate holds), with
+    /// grpcurl's TLS flags `tls` (such as `-cacert FILE`).
     fn over_tls(&self, tls: &[String]) -> Self {
         let port = self.address.rsplit(':').next().expect("a port");
         Self {
