@@ -690,7 +690,7 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     );
     let certs = project.join("certs");
     let file = |name: &str| certs.join(name).display().to_string();
-    let ca = project.join("certs/ca.crt");
+    let ca = certs.join("ca.crt");
     let (_server, grpc) =
         start_server_with(&project, "secure-service", &[("TLS_CLIENT_CA_FILE", &ca)]);
     let health = grpc
