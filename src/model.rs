@@ -51,6 +51,10 @@ pub struct Project {
     /// Every route the server answers (the application's, health's and reflection's), sorted
     /// by path, with its kind as go-grpc-prometheus names it.
     pub method_types: Vec<(String, &'static str)>,
+    /// The first application route, by path, whose one request is read before its handler
+    /// runs (unary or server streaming): where the generated tests check the message size
+    /// limit.
+    pub one_request_route: Option<String>,
 }
 
 /// The production features of a generated service, recorded in `microframework.toml`.
@@ -309,6 +313,12 @@ pub fn build_project(
         .collect();
     method_types.sort();
     method_types.dedup_by(|a, b| a.0 == b.0);
+    let one_request_route = services
+        .iter()
+        .flat_map(|s| &s.methods)
+        .filter(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming))
+        .map(|m| m.route.clone())
+        .min();
     Ok(Project {
         features: *features,
         auth: features.auth == AuthKind::Jwt,
@@ -316,6 +326,7 @@ pub fn build_project(
         metrics: features.monitoring == MonitoringKind::Prometheus,
         otlp: features.tracing == TracingKind::Otlp,
         method_types,
+        one_request_route,
         method_kinds,
         has_stubs: services
             .iter()
@@ -557,6 +568,18 @@ mod tests {
             &Features::default(),
         )
         .expect("model")
+    }
+
+    #[test]
+    fn the_size_limit_route_is_the_first_that_reads_one_request() {
+        let mixed = project(
+            "syntax = \"proto3\";\npackage a.v1;\nmessage M {}\nservice S {\n  rpc Ask(stream M) returns (M);\n  rpc Both(stream M) returns (stream M);\n  rpc Watch(M) returns (stream M);\n  rpc Zap(M) returns (M);\n}\n",
+        );
+        assert_eq!(mixed.one_request_route.as_deref(), Some("/a.v1.S/Watch"));
+        let streams_only = project(
+            "syntax = \"proto3\";\npackage a.v1;\nmessage M {}\nservice S {\n  rpc Ask(stream M) returns (M);\n}\n",
+        );
+        assert_eq!(streams_only.one_request_route, None);
     }
 
     #[test]
