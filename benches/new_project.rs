@@ -5,11 +5,14 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use microframework::{
     cli::{FeatureArgs, NewArgs, ServiceType},
+    commands::{
+        new,
+        pipeline::{render_new_project, render_proto_project},
+    },
     input::ProtoInput,
-    model::Features,
-    new::{self, render_new_project, render_proto_project},
+    model::features::Features,
+    plan::templates::Templates,
     report::Verbosity,
-    templates::Templates,
 };
 
 /// A proto with `services` services of 10 unary methods each, with their messages.

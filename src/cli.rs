@@ -2,9 +2,21 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{
+    builder::{PossibleValue, PossibleValuesParser, TypedValueParser},
+    Parser, Subcommand, ValueEnum,
+};
 
-use crate::model::{AuthKind, Features, MonitoringKind, TracingKind};
+use crate::model::features::{AuthKind, Features, Kind, MonitoringKind, TlsKind, TracingKind};
+
+/// A parser of a feature's kinds, listing each with its description in `--help`.
+fn kind<K: Kind + Send + Sync + Clone>() -> impl TypedValueParser<Value = K> {
+    let values = K::KINDS
+        .iter()
+        .map(|(_, name, doc)| PossibleValue::new(*name).help(*doc));
+    PossibleValuesParser::new(values)
+        .map(|name| K::from_name(&name).unwrap_or_else(|| unreachable!("clap checked `{name}`")))
+}
 
 /// Generates production-grade gRPC microservices on tonic.
 #[derive(Debug, Parser)]
@@ -93,16 +105,16 @@ pub struct GenArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FeatureArgs {
     /// JWT authentication of incoming calls [default: jwt].
-    #[arg(long, value_enum, value_name = "KIND")]
+    #[arg(long, value_parser = kind::<AuthKind>(), value_name = "KIND")]
     pub auth: Option<AuthKind>,
     /// Serve gRPC over TLS (mTLS with a client CA); `--tls=false` turns it off [default: off].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls: Option<bool>,
     /// Prometheus metrics at /metrics on METRICS_PORT [default: prometheus].
-    #[arg(long = "with-monitoring", value_enum, value_name = "KIND")]
+    #[arg(long = "with-monitoring", value_parser = kind::<MonitoringKind>(), value_name = "KIND")]
     pub monitoring: Option<MonitoringKind>,
     /// OTLP span export, as the `otlp` cargo feature [default: none].
-    #[arg(long = "with-tracing", value_enum, value_name = "KIND")]
+    #[arg(long = "with-tracing", value_parser = kind::<TracingKind>(), value_name = "KIND")]
     pub tracing: Option<TracingKind>,
 }
 
@@ -111,7 +123,7 @@ impl FeatureArgs {
     pub fn apply(&self, base: Features) -> Features {
         Features {
             auth: self.auth.unwrap_or(base.auth),
-            tls: self.tls.unwrap_or(base.tls),
+            tls: self.tls.map_or(base.tls, TlsKind::from_flag),
             monitoring: self.monitoring.unwrap_or(base.monitoring),
             tracing: self.tracing.unwrap_or(base.tracing),
         }

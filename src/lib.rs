@@ -1,63 +1,20 @@
 //! microframework turns a service name, `.proto` files or a service spec into a complete tonic
-//! gRPC project. The pipeline runs one way:
-//! input -> model -> plan -> render -> write -> report.
+//! gRPC project. The stages run one way, and no module imports from a later one
+//! (`tests/layering.rs` checks it):
+//!
+//! cli -> commands -> input -> model -> plan -> render -> reconcile -> write -> report
+//!
+//! `naming` holds the naming rules the input (specs) and the model share.
 
 pub mod cli;
-pub mod gen_proto;
+pub mod commands;
 pub mod input;
-pub mod lint;
-pub mod manifest;
 pub mod model;
 pub mod naming;
-pub mod new;
 pub mod plan;
-pub mod project_file;
-pub mod regen;
+pub mod reconcile;
 pub mod render;
 pub mod report;
-pub mod spec;
-pub mod templates;
 pub mod write;
 
-use clap::CommandFactory;
-use cli::{Cli, Command, GenCommand, TemplatesCommand};
-use report::Verbosity;
-
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let verbosity = if cli.quiet {
-        Verbosity::Quiet
-    } else if cli.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    match cli.command {
-        Command::New(args) => new::run(&args, verbosity),
-        Command::Gen(args) => match args.command {
-            Some(GenCommand::Proto(args)) => gen_proto::run(&args, verbosity),
-            None => regen::run_gen(
-                args.project.as_deref(),
-                args.dry_run,
-                args.force,
-                &args.features,
-                verbosity,
-            ),
-        },
-        Command::Check(args) => regen::run_check(args.project.as_deref(), args.strict, verbosity),
-        Command::Templates(args) => match args.command {
-            TemplatesCommand::List => templates::list(),
-            TemplatesCommand::Export { dir } => templates::export(&dir, verbosity),
-        },
-        Command::Completions(args) => {
-            let mut command = Cli::command();
-            clap_complete::generate(
-                args.shell,
-                &mut command,
-                "microframework",
-                &mut std::io::stdout(),
-            );
-            Ok(())
-        }
-    }
-}
+pub use commands::run;

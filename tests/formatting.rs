@@ -6,10 +6,10 @@ use std::process::Command;
 mod support;
 
 use microframework::{
+    commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
     input::ProtoInput,
-    new::{render_new_project, render_proto_project, render_spec_project},
+    plan::templates::Templates,
     render::RenderedFile,
-    templates::Templates,
 };
 
 /// Writes the Rust files of a rendered project to a temporary directory and runs

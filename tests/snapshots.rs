@@ -1,7 +1,9 @@
 //! Snapshots of the rendered default project: every file of `new user-service`, pinned.
 //! Review changes with `cargo insta review`.
 
-use microframework::{model::Features, new::render_new_project, templates::Templates};
+use microframework::{
+    commands::pipeline::render_new_project, model::features::Features, plan::templates::Templates,
+};
 
 #[test]
 fn default_project_files() {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use microframework::model::{AuthKind, Features, MonitoringKind, TracingKind};
+use microframework::model::features::{AuthKind, Features, MonitoringKind, TlsKind, TracingKind};
 
 /// A project generated from proto fixtures.
 pub struct ProtoFixture {
@@ -161,7 +161,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
         "default features",
         Features {
             auth: AuthKind::Jwt,
-            tls: false,
+            tls: TlsKind::None,
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
         },
@@ -170,7 +170,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
         "every feature",
         Features {
             auth: AuthKind::Jwt,
-            tls: true,
+            tls: TlsKind::Rustls,
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::Otlp,
         },
@@ -179,7 +179,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
         "no feature",
         Features {
             auth: AuthKind::None,
-            tls: false,
+            tls: TlsKind::None,
             monitoring: MonitoringKind::None,
             tracing: TracingKind::None,
         },

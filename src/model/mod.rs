@@ -1,20 +1,25 @@
 //! Model stage: what the generated project is, as plain data for the templates. Built from
 //! protox descriptors; every Rust name is decided here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::bail;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::{
     source_code_info::Location, DescriptorProto, FileDescriptorProto, MethodDescriptorProto,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub mod features;
 
 use crate::{
-    input::CompiledProtos,
+    input::{
+        spec::{ResourceSpec, ServiceSpec},
+        CompiledProtos,
+    },
     naming::{self, ResourceNames},
-    spec::{ResourceSpec, ServiceSpec},
 };
+use features::{AuthKind, ChosenFeature, Features, MonitoringKind, TlsKind, TracingKind};
 
 /// The whole project, as the templates see it.
 #[derive(Debug, Clone, Serialize)]
@@ -37,9 +42,10 @@ pub struct Project {
     pub has_stubs: bool,
     /// Whether any service is implemented from a spec (over `store::memory`).
     pub has_spec_resources: bool,
-    /// The production features chosen (`--auth`, `--tls`, `--with-monitoring`,
-    /// `--with-tracing`).
-    pub features: Features,
+    /// The kind chosen of each feature, by feature name (`project.features.auth == "jwt"`).
+    pub features: BTreeMap<&'static str, &'static str>,
+    /// The features that are part of the project, in the order their layers wrap the server.
+    pub chosen: Vec<ChosenFeature>,
     /// Whether calls need a JWT (`--auth jwt`).
     pub auth: bool,
     /// Whether the gRPC port speaks TLS (`--tls`).
@@ -55,61 +61,6 @@ pub struct Project {
     /// runs (unary or server streaming): where the generated tests check the message size
     /// limit.
     pub one_request_route: Option<String>,
-}
-
-/// The production features of a generated service, recorded in `microframework.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Features {
-    /// Authentication of incoming calls.
-    pub auth: AuthKind,
-    /// Whether the gRPC port speaks TLS.
-    pub tls: bool,
-    /// Metrics export.
-    pub monitoring: MonitoringKind,
-    /// Span export.
-    pub tracing: TracingKind,
-}
-
-impl Default for Features {
-    fn default() -> Self {
-        Self {
-            auth: AuthKind::Jwt,
-            tls: false,
-            monitoring: MonitoringKind::Prometheus,
-            tracing: TracingKind::None,
-        }
-    }
-}
-
-/// `--auth`: how incoming calls are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthKind {
-    /// JWT bearer tokens (HS256, RS256, ES256, JWKS), roles per method.
-    Jwt,
-    /// No authentication.
-    None,
-}
-
-/// `--with-monitoring`: how metrics are exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum MonitoringKind {
-    /// Prometheus text at /metrics on METRICS_PORT, go-grpc-prometheus names.
-    Prometheus,
-    /// No metrics.
-    None,
-}
-
-/// `--with-tracing`: how request spans are exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum TracingKind {
-    /// OTLP/gRPC export behind the `otlp` cargo feature.
-    Otlp,
-    /// Spans in the logs only.
-    None,
 }
 
 /// Routes of the infrastructure services, with their kinds.
@@ -215,6 +166,11 @@ pub struct Method {
     pub input: String,
     /// Rust type of the response message, likewise.
     pub output: String,
+    /// `input` as a path from the crate root (`crate::proto::user::v1::GetUserRequest`), for
+    /// code that cannot rely on the `pb` alias.
+    pub input_path: String,
+    /// `output` as a path from the crate root.
+    pub output_path: String,
     /// Associated stream type tonic asks for on response-streaming methods: `StreamUsersStream`
     /// (tonic keeps the proto spelling, so `watch_all` gives `watch_allStream`).
     pub stream_type: String,
@@ -320,9 +276,10 @@ pub fn build_project(
         .map(|m| m.route.clone())
         .min();
     Ok(Project {
-        features: *features,
+        features: features.kinds(),
+        chosen: features.chosen(),
         auth: features.auth == AuthKind::Jwt,
-        tls: features.tls,
+        tls: features.tls == TlsKind::Rustls,
         metrics: features.monitoring == MonitoringKind::Prometheus,
         otlp: features.tracing == TracingKind::Otlp,
         method_types,
@@ -402,8 +359,15 @@ fn build_method(
         (true, true) => MethodKind::Bidirectional,
     };
     let input = types.resolve(method.input_type(), package)?;
+    let output = types.resolve(method.output_type(), package)?;
+    let from_root = |ty: &str| match ty.strip_prefix("pb::") {
+        Some(rest) => format!("crate::{}::{rest}", package_module(package)),
+        None => ty.to_owned(),
+    };
     let stream_type = format!("{}Stream", method.name());
     Ok(Method {
+        input_path: from_root(&input),
+        output_path: from_root(&output),
         stream_type_is_camel: stream_type == stream_type.to_upper_camel_case(),
         stream_type,
         input,
@@ -411,7 +375,7 @@ fn build_method(
         rust_name: naming::rust_ident(&method.name().to_snake_case()),
         route: format!("/{service_full_name}/{}", method.name()),
         kind,
-        output: types.resolve(method.output_type(), package)?,
+        output,
         doc,
     })
 }

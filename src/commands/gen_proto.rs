@@ -12,40 +12,16 @@ use anyhow::{bail, Context};
 
 use crate::{
     cli::GenProtoArgs,
-    input::{self, CompiledProtos, ProtoInput},
+    commands::pipeline::spec_proto,
+    input::{sources::TemplateSources, spec},
     report::Verbosity,
-    spec::{self, ServiceSpec},
-    templates::Templates,
     write::write_file_atomically,
 };
-
-/// Template of a spec's proto.
-const SPEC_PROTO_TEMPLATE: &str = "input/spec.proto";
-
-/// Renders the spec's proto and compiles it, so only a proto that compiles is ever returned.
-pub fn spec_proto(
-    spec: &ServiceSpec,
-    templates: &Templates,
-) -> anyhow::Result<(String, CompiledProtos)> {
-    let mut context = tera::Context::new();
-    context.insert("spec", spec);
-    let proto = templates.render(SPEC_PROTO_TEMPLATE, &context)?;
-    let mut input = ProtoInput {
-        memory_is_derived: true,
-        ..ProtoInput::default()
-    };
-    input.memory.insert(&spec.proto_path, proto.clone());
-    input.roots.push(spec.proto_path.clone());
-    let compiled = input::compile(&input)
-        .context("the proto made from the spec does not compile (a bug in microframework)")?;
-    Ok((proto, compiled))
-}
 
 /// Runs `microframework gen proto`.
 pub fn run(args: &GenProtoArgs, verbosity: Verbosity) -> anyhow::Result<()> {
     let spec = spec::load(&args.spec)?;
-    let templates = Templates::embedded()?;
-    let (proto, _) = spec_proto(&spec, &templates)?;
+    let (proto, _) = spec_proto(&spec, &TemplateSources::embedded()?)?;
     match &args.output {
         None => std::io::stdout()
             .write_all(proto.as_bytes())

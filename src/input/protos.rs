@@ -19,7 +19,7 @@ use protox::file::{
     ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
 };
 
-use crate::templates;
+use crate::input::{project_file, sources};
 
 /// Proto sources held in memory, by import path (`user/v1/user.proto`).
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,7 @@ struct BundledProtos;
 
 impl FileResolver for BundledProtos {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match templates::bundled_proto(name) {
+        match sources::bundled_proto(name) {
             Some(source) => File::from_source(name, source),
             None => Err(protox::Error::file_not_found(name)),
         }
@@ -196,7 +196,7 @@ pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
     let mut files = Vec::new();
     for file in &descriptors.file {
         let name = file.name();
-        let bundled = templates::bundled_proto(name);
+        let bundled = sources::bundled_proto(name);
         let (source, origin) = match input.user_source(name)? {
             Some(source) if input.memory_is_derived && input.memory.get(name).is_some() => {
                 (source, Origin::Derived)
@@ -235,7 +235,7 @@ pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
 fn without_header(source: &str) -> Option<&str> {
     source
         .strip_prefix("// ")
-        .and_then(|rest| rest.strip_prefix(crate::plan::GENERATED_HEADER))
+        .and_then(project_file::strip_header)
         .and_then(|rest| rest.strip_prefix('\n'))
 }
 
@@ -281,7 +281,7 @@ fn error_offset(err: &protox::Error) -> Option<usize> {
 }
 
 /// 1-based line and column (in characters) of a byte offset in `source`.
-pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
+pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -1,26 +1,22 @@
-//! `microframework new`: the whole pipeline, input -> model -> plan -> render -> write -> report.
+//! The pipeline every command shares: input -> model -> plan -> render, in memory. `new`
+//! writes what it renders; `gen` and `check` compare it with the disk first.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    time::Instant,
-};
+use std::{collections::HashMap, fs, path::Path};
 
 use anyhow::Context;
 
 use crate::{
-    cli::NewArgs,
-    gen_proto,
-    input::{self, CompiledProtos, ProtoInput},
-    model::{self, Features, KnownServices},
+    input::{
+        self, lint,
+        project_file::{ProjectFile, SourceKind, SPEC_FILE},
+        sources::TemplateSources,
+        spec::{self, ServiceSpec},
+        CompiledProtos, ProtoInput,
+    },
+    model::{self, features::Features, KnownServices},
     naming,
-    plan::{self, Ownership},
-    project_file::{ProjectFile, SourceKind, SPEC_FILE},
-    render::{self, RenderedFile},
-    report::{self, Progress, Verbosity},
-    spec,
-    templates::Templates,
-    write,
+    plan::{self, templates::Templates, Ownership},
+    render::{self, record::render_record, RenderedFile},
 };
 
 /// Template of the default proto, rendered from the project name.
@@ -36,7 +32,9 @@ pub fn render_new_project(
     let default = naming::default_service(name);
     let mut context = tera::Context::new();
     context.insert("default", &default);
-    let proto = templates.render(DEFAULT_PROTO_TEMPLATE, &context)?;
+    let proto = templates
+        .sources()
+        .render_input(DEFAULT_PROTO_TEMPLATE, &context)?;
 
     let mut input = ProtoInput::default();
     input.memory.insert(&default.proto_path, proto);
@@ -85,7 +83,7 @@ pub fn render_spec_project(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>)> {
     naming::validate_project_name(name)?;
     let spec = spec::from_text(spec_path, spec_text)?;
-    let (_, compiled) = gen_proto::spec_proto(&spec, templates)?;
+    let (_, compiled) = spec_proto(&spec, templates.sources())?;
     let known = KnownServices {
         resources: HashMap::new(),
         spec: Some(spec),
@@ -109,7 +107,7 @@ pub fn render_spec_project(
     Ok((project, files))
 }
 
-pub(crate) fn render_compiled(
+fn render_compiled(
     name: &str,
     compiled: &CompiledProtos,
     known: &KnownServices,
@@ -124,14 +122,14 @@ pub(crate) fn render_compiled(
         tool_version: project.tool_version.clone(),
         name: name.to_owned(),
         source,
-        features: *features,
+        features: features.to_record(),
         proto_roots: compiled.roots.clone(),
         templates_dir: templates
             .overrides_dir()
             .map(|dir| dir.display().to_string()),
         files: Default::default(),
-    }
-    .render(&files)?;
+    };
+    let record = render_record(record, &files)?;
     insert_by_path(&mut files, record);
     Ok((project, files))
 }
@@ -142,58 +140,69 @@ fn insert_by_path(files: &mut Vec<RenderedFile>, file: RenderedFile) {
     files.insert(at, file);
 }
 
-/// Runs `microframework new`.
-pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let progress = Progress::new(verbosity);
-    let outcome = generate(args, &progress);
-    progress.finish();
-    let (project, files, target) = outcome?;
-    if args.dry_run {
-        return Ok(());
-    }
-    let services: Vec<String> = project
-        .services
-        .iter()
-        .map(|s| s.full_name.clone())
-        .collect();
-    report::new_project_summary(verbosity, &target, &project.name, &files, &services);
-    if verbosity != Verbosity::Quiet {
-        eprintln!("Done in {} ms.", started.elapsed().as_millis());
-    }
-    Ok(())
+/// Template of a spec's proto.
+const SPEC_PROTO_TEMPLATE: &str = "input/spec.proto";
+
+/// Renders the spec's proto and compiles it, so only a proto that compiles is ever returned.
+pub fn spec_proto(
+    spec: &ServiceSpec,
+    sources: &TemplateSources,
+) -> anyhow::Result<(String, CompiledProtos)> {
+    let mut context = tera::Context::new();
+    context.insert("spec", spec);
+    let proto = sources.render_input(SPEC_PROTO_TEMPLATE, &context)?;
+    let mut input = ProtoInput {
+        memory_is_derived: true,
+        ..ProtoInput::default()
+    };
+    input.memory.insert(&spec.proto_path, proto.clone());
+    input.roots.push(spec.proto_path.clone());
+    let compiled = input::compile(&input)
+        .context("the proto made from the spec does not compile (a bug in microframework)")?;
+    Ok((proto, compiled))
 }
 
-/// Renders and writes the project; returns what was written and where.
-fn generate(
-    args: &NewArgs,
-    progress: &Progress,
-) -> anyhow::Result<(model::Project, Vec<RenderedFile>, PathBuf)> {
-    progress.step("Rendering the project");
-    let templates = Templates::with_overrides(args.templates.as_deref())?;
-    let features = args.features.apply(Features::default());
-    let (project, files) = if let Some(spec) = &args.spec {
-        let text = std::fs::read_to_string(spec)
-            .with_context(|| format!("cannot read spec {}", spec.display()))?;
-        render_spec_project(&args.name, spec, &text, &features, &templates)?
-    } else if args.protos.is_empty() {
-        render_new_project(&args.name, &features, &templates)?
-    } else {
-        let input = ProtoInput::from_files(&args.protos, &args.includes)?;
-        render_proto_project(&args.name, &input, &features, &templates)?
-    };
-    let target = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.name));
-    if args.dry_run {
-        for file in &files {
-            let owner = file.ownership.label();
-            println!("create ({owner}) {}", target.join(&file.path).display());
-        }
-        return Ok((project, files, target));
+/// Renders the project in `dir` again from its own inputs (its `proto/` or `spec.toml`, and
+/// what `microframework.toml` records); also lints the user's root protos.
+pub fn render_existing(
+    dir: &Path,
+    record: &ProjectFile,
+    features: &Features,
+    templates: &Templates,
+) -> anyhow::Result<(model::Project, Vec<RenderedFile>, Vec<lint::Finding>)> {
+    if record.source == SourceKind::Spec {
+        let path = dir.join(SPEC_FILE);
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the project's spec {}", path.display()))?;
+        let (project, files) =
+            render_spec_project(&record.name, &path, &text, features, templates)?;
+        return Ok((project, files, Vec::new()));
     }
-    progress.step(&format!("Writing {} files", files.len()));
-    write::create_project(&target, &files)?;
-    Ok((project, files, target))
+    let input = ProtoInput {
+        roots: record.proto_roots.clone(),
+        includes: vec![dir.join("proto")],
+        ..ProtoInput::default()
+    };
+    let compiled = input::compile(&input)?;
+    let known = if record.source == SourceKind::Default {
+        KnownServices::default_of(&record.name)
+    } else {
+        KnownServices::default()
+    };
+    let roots: Vec<_> = compiled
+        .descriptors
+        .file
+        .iter()
+        .filter(|file| record.proto_roots.iter().any(|root| root == file.name()))
+        .collect();
+    let findings = lint::lint(&roots);
+    let (project, files) = render_compiled(
+        &record.name,
+        &compiled,
+        &known,
+        record.source,
+        features,
+        templates,
+    )?;
+    Ok((project, files, findings))
 }

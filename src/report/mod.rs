@@ -3,8 +3,13 @@
 use std::{io::IsTerminal, path::Path, time::Duration};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use similar::TextDiff;
 
-use crate::{plan::Ownership, render::RenderedFile};
+use crate::{
+    plan::Ownership,
+    reconcile::{Change, FileChange, Regeneration},
+    render::RenderedFile,
+};
 
 /// How much the tool prints on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,4 +93,58 @@ pub fn new_project_summary(
     eprintln!("  cargo test          # build and run the generated tests");
     eprintln!("  cargo run           # serve on 0.0.0.0:50051 (GRPC_PORT to change)");
     eprintln!("  grpcurl -plaintext localhost:50051 list");
+}
+
+/// A short unified diff from the disk to the new contents.
+pub fn short_diff(change: &FileChange, max_lines: usize) -> String {
+    let old = change.on_disk.as_deref().unwrap_or_default();
+    let diff = TextDiff::from_lines(old, change.file.contents.as_str())
+        .unified_diff()
+        .context_radius(2)
+        .header(
+            &format!("{} (on disk)", change.file.path),
+            &format!("{} (generated)", change.file.path),
+        )
+        .to_string();
+    let mut lines: Vec<&str> = diff.lines().collect();
+    if lines.len() > max_lines {
+        let hidden = lines.len() - max_lines;
+        lines.truncate(max_lines);
+        return format!("{}\n... {hidden} more diff lines\n", lines.join("\n"));
+    }
+    format!("{}\n", lines.join("\n"))
+}
+
+/// The plan of a dry run: one line per file, with a diff for updates.
+pub fn describe_plan(regeneration: &Regeneration) -> String {
+    let mut text = String::new();
+    for change in &regeneration.files {
+        let label = match change.change {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Unchanged => "unchanged",
+            Change::KeepUserOwned => "skip-user-owned",
+            Change::EditedToolOwned => "edited-by-user (refused without --force)",
+            Change::InsertStubs => "insert-stub",
+            Change::AddDependencies => "add-dependencies",
+            Change::Remove => "remove",
+        };
+        text.push_str(&format!("{label:<16} {}\n", change.file.path));
+        if matches!(
+            change.change,
+            Change::Update
+                | Change::EditedToolOwned
+                | Change::InsertStubs
+                | Change::AddDependencies
+        ) {
+            text.push_str(&short_diff(change, 60));
+        }
+    }
+    for gap in &regeneration.missing_methods {
+        text.push_str(&format!("missing-method   {}: {}\n", gap.file, gap.method));
+    }
+    for gap in &regeneration.removed_methods {
+        text.push_str(&format!("removed-method   {}: {}\n", gap.file, gap.method));
+    }
+    text
 }

@@ -1,0 +1,124 @@
+//! `microframework gen`: render the project again from what `microframework.toml` records,
+//! compare it with the disk, and write what changed.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+
+use crate::{
+    cli::FeatureArgs,
+    commands::pipeline::render_existing,
+    input::project_file::ProjectFile,
+    model::features::Features,
+    plan::templates::Templates,
+    reconcile::{self, Change, Regeneration},
+    report::{describe_plan, Progress, Verbosity},
+    write::write_file_atomically,
+};
+
+/// Renders the project in `dir` again, with `features` switched, and compares it with the
+/// disk.
+pub fn plan_regeneration(dir: &Path, features: &FeatureArgs) -> anyhow::Result<Regeneration> {
+    let record = ProjectFile::load(dir)?;
+    let features = features.apply(Features::from_record(&record.features)?);
+    let templates = Templates::with_overrides(
+        record
+            .templates_dir
+            .as_ref()
+            .map(|d| dir.join(d))
+            .as_deref(),
+    )?;
+    let (project, files, lint_findings) = render_existing(dir, &record, &features, &templates)?;
+    reconcile::compare(dir, &record, &project, files, lint_findings, &templates)
+}
+
+/// The project directory: `--project`, or the current one.
+pub fn project_dir(project: Option<&Path>) -> PathBuf {
+    project.map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs `microframework gen`.
+pub fn run(
+    project: Option<&Path>,
+    dry_run: bool,
+    force: bool,
+    features: &FeatureArgs,
+    verbosity: Verbosity,
+) -> anyhow::Result<()> {
+    let dir = project_dir(project);
+    let progress = Progress::new(if dry_run { Verbosity::Quiet } else { verbosity });
+    progress.step("Rendering the project again");
+    let planned = plan_regeneration(&dir, features);
+    progress.finish();
+    let regeneration = planned?;
+    if dry_run {
+        print!("{}", describe_plan(&regeneration));
+        return Ok(());
+    }
+    let edited: Vec<&str> = regeneration
+        .files
+        .iter()
+        .filter(|f| f.change == Change::EditedToolOwned)
+        .map(|f| f.file.path.as_str())
+        .collect();
+    if !edited.is_empty() && !force {
+        bail!(
+            "{} changed since microframework wrote {}; nothing was written. Move the change into a file you own (a handler in src/services/, or a new module) and run `microframework gen` again, or pass --force to overwrite {}",
+            edited.join(", "),
+            if edited.len() == 1 { "it" } else { "them" },
+            if edited.len() == 1 { "it" } else { "them" },
+        );
+    }
+    let mut written = 0;
+    for change in &regeneration.files {
+        let write = match change.change {
+            Change::Create | Change::Update | Change::InsertStubs | Change::AddDependencies => true,
+            Change::EditedToolOwned => force,
+            Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
+        };
+        if change.change == Change::Remove {
+            let path = dir.join(&change.file.path);
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            written += 1;
+            if verbosity == Verbosity::Verbose {
+                eprintln!("  removed {}", change.file.path);
+            }
+        } else if write {
+            write_file_atomically(&dir.join(&change.file.path), &change.file.contents)?;
+            written += 1;
+            if verbosity == Verbosity::Verbose {
+                eprintln!("  wrote {}", change.file.path);
+            }
+        }
+    }
+    if verbosity != Verbosity::Quiet {
+        eprintln!(
+            "Regenerated {}: {written} files written or removed.",
+            dir.display()
+        );
+        for gap in &regeneration.missing_methods {
+            let inserted = regeneration
+                .files
+                .iter()
+                .any(|f| f.file.path == gap.file && f.change == Change::InsertStubs);
+            if inserted {
+                eprintln!("  {}: inserted a stub for `{}`", gap.file, gap.method);
+            } else {
+                eprintln!(
+                    "  {}: `{}` is in the proto but not implemented, and the file has no marker line to insert a stub at",
+                    gap.file, gap.method
+                );
+            }
+        }
+        for gap in &regeneration.removed_methods {
+            eprintln!(
+                "  {}: `{}` is no longer in the proto; it was left in place",
+                gap.file, gap.method
+            );
+        }
+    }
+    Ok(())
+}

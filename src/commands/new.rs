@@ -1,0 +1,72 @@
+//! `microframework new`: render a project in memory, then write it into a new directory.
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::Context;
+
+use crate::{
+    cli::NewArgs,
+    commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
+    input::ProtoInput,
+    model::{features::Features, Project},
+    plan::templates::Templates,
+    render::RenderedFile,
+    report::{self, Progress, Verbosity},
+    write,
+};
+
+/// Runs `microframework new`.
+pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let progress = Progress::new(verbosity);
+    let outcome = generate(args, &progress);
+    progress.finish();
+    let (project, files, target) = outcome?;
+    if args.dry_run {
+        return Ok(());
+    }
+    let services: Vec<String> = project
+        .services
+        .iter()
+        .map(|s| s.full_name.clone())
+        .collect();
+    report::new_project_summary(verbosity, &target, &project.name, &files, &services);
+    if verbosity != Verbosity::Quiet {
+        eprintln!("Done in {} ms.", started.elapsed().as_millis());
+    }
+    Ok(())
+}
+
+/// Renders and writes the project; returns what was written and where.
+fn generate(
+    args: &NewArgs,
+    progress: &Progress,
+) -> anyhow::Result<(Project, Vec<RenderedFile>, PathBuf)> {
+    progress.step("Rendering the project");
+    let templates = Templates::with_overrides(args.templates.as_deref())?;
+    let features = args.features.apply(Features::default());
+    let (project, files) = if let Some(spec) = &args.spec {
+        let text = std::fs::read_to_string(spec)
+            .with_context(|| format!("cannot read spec {}", spec.display()))?;
+        render_spec_project(&args.name, spec, &text, &features, &templates)?
+    } else if args.protos.is_empty() {
+        render_new_project(&args.name, &features, &templates)?
+    } else {
+        let input = ProtoInput::from_files(&args.protos, &args.includes)?;
+        render_proto_project(&args.name, &input, &features, &templates)?
+    };
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    if args.dry_run {
+        for file in &files {
+            let owner = file.ownership.label();
+            println!("create ({owner}) {}", target.join(&file.path).display());
+        }
+        return Ok((project, files, target));
+    }
+    progress.step(&format!("Writing {} files", files.len()));
+    write::create_project(&target, &files)?;
+    Ok((project, files, target))
+}

@@ -1,0 +1,165 @@
+//! The template and proto files the tool works from: those embedded in the binary, with a
+//! user's `--templates` directory replacing some of them file by file.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{anyhow, bail, Context};
+use include_dir::{include_dir, Dir};
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// Suffix every template file carries.
+pub const SUFFIX: &str = ".tera";
+
+/// Directory of the bundled third-party protos inside `templates/`.
+const BUNDLED_PROTOS_DIR: &str = "protos";
+
+/// Directory of the templates a project's proto is rendered from, inside `templates/`.
+pub const INPUT_DIR: &str = "input";
+
+/// Template paths of earlier versions and where those templates are now, so an override at
+/// an old path is named, not silently ignored.
+const MOVED: &[(&str, &str)] = &[];
+
+/// The source of a bundled third-party proto by import path (`google/api/http.proto`).
+pub fn bundled_proto(import_path: &str) -> Option<&'static str> {
+    EMBEDDED
+        .get_file(format!("{BUNDLED_PROTOS_DIR}/{import_path}"))
+        .and_then(|file| file.contents_utf8())
+}
+
+/// Every template's text by path under `templates/` (with `.tera`), overrides applied.
+#[derive(Debug, Clone)]
+pub struct TemplateSources {
+    /// (path, text), sorted by path.
+    pub files: Vec<(String, String)>,
+    /// The directory whose templates replace built-in ones, if any (absolute).
+    pub overrides: Option<PathBuf>,
+}
+
+impl TemplateSources {
+    /// The embedded templates.
+    pub fn embedded() -> anyhow::Result<Self> {
+        let files = embedded_sources()?
+            .into_iter()
+            .map(|(path, text)| (path, text.to_owned()))
+            .collect();
+        Ok(Self {
+            files,
+            overrides: None,
+        })
+    }
+
+    /// The embedded templates, each replaced by the file of the same path in `dir`, if any
+    /// (as written by `microframework templates export`).
+    pub fn with_overrides(dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut sources = Self::embedded()?;
+        if let Some(dir) = dir {
+            apply_overrides(dir, &mut sources.files)?;
+            sources.overrides = Some(
+                fs::canonicalize(dir)
+                    .with_context(|| format!("cannot resolve {}", dir.display()))?,
+            );
+        }
+        Ok(sources)
+    }
+
+    /// Renders one of the input templates (`input/resource.proto`), which make the proto a
+    /// project starts from.
+    pub fn render_input(&self, name: &str, context: &tera::Context) -> anyhow::Result<String> {
+        let path = format!("{name}{SUFFIX}");
+        let (_, text) = self
+            .files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .ok_or_else(|| anyhow!("no template {path}"))?;
+        tera::Tera::one_off(text, context, false)
+            .map_err(|err| anyhow!("rendering {name}: {}", tera_error(&err)))
+    }
+}
+
+/// The embedded template files: path under `templates/` (with `.tera`) and text.
+pub fn embedded_sources() -> anyhow::Result<Vec<(String, &'static str)>> {
+    let mut files: Vec<(String, &'static str)> = all_files(&EMBEDDED)
+        .into_iter()
+        .filter_map(|file| {
+            let path = file.path().to_string_lossy().replace('\\', "/");
+            path.ends_with(SUFFIX).then_some((path, file))
+        })
+        .map(|(path, file)| {
+            let text = file
+                .contents_utf8()
+                .ok_or_else(|| anyhow!("template {path} is not UTF-8"))?;
+            Ok((path, text))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    files.sort();
+    Ok(files)
+}
+
+/// Replaces the text of every file in `files` that `dir` holds a file of the same path for.
+fn apply_overrides(dir: &Path, files: &mut [(String, String)]) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!("templates directory {} does not exist", dir.display());
+    }
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries =
+            fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot read {}", current.display()))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !relative.ends_with(SUFFIX) {
+                continue;
+            }
+            let Some(slot) = files.iter_mut().find(|(name, _)| *name == relative) else {
+                if let Some((_, new)) = MOVED.iter().find(|(old, _)| *old == relative) {
+                    bail!(
+                        "{}: this template moved to {new}; move the file there (`microframework templates list` shows every path)",
+                        path.display()
+                    );
+                }
+                bail!(
+                    "{}: no built-in template has this path, so it would never be used; `microframework templates list` shows the paths",
+                    path.display()
+                );
+            };
+            slot.1 = fs::read_to_string(&path)
+                .with_context(|| format!("cannot read template {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn all_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
+    let mut files: Vec<_> = dir.files().collect();
+    for sub in dir.dirs() {
+        files.extend(all_files(sub));
+    }
+    files
+}
+
+/// Tera errors keep their cause in a chain; show all of it.
+pub fn tera_error(err: &tera::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,250 @@
+//! The production features of a generated service, one module each. A feature is chosen as
+//! one of its kinds (`--auth jwt|none`), recorded in `microframework.toml` under its name,
+//! and brings the templates of `templates/features/<feature>/<kind>/` into the project.
+
+pub mod auth;
+pub mod metrics;
+pub mod tls;
+pub mod tracing;
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use serde::Serialize;
+
+pub use auth::AuthKind;
+pub use metrics::MonitoringKind;
+pub use tls::TlsKind;
+pub use tracing::TracingKind;
+
+/// One kind of a feature, as the command line and `microframework.toml` name it.
+pub trait Kind: Copy + Eq + 'static {
+    /// The feature's name: its key in `microframework.toml` and its folder under
+    /// `templates/features/`.
+    const FEATURE: &'static str;
+    /// Every kind: its value, its name and a one-line description.
+    const KINDS: &'static [(Self, &'static str, &'static str)];
+    /// The kind that leaves the feature out, if it can be left out.
+    const NONE: Option<Self>;
+
+    /// The kind's name (`jwt`).
+    fn name(self) -> &'static str {
+        Self::KINDS
+            .iter()
+            .find(|(kind, _, _)| *kind == self)
+            .map_or("", |(_, name, _)| name)
+    }
+
+    /// The kind of this name.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::KINDS
+            .iter()
+            .find(|(_, kind_name, _)| *kind_name == name)
+            .map(|(kind, _, _)| *kind)
+    }
+
+    /// Whether the feature is part of the project.
+    fn is_chosen(self) -> bool {
+        Self::NONE != Some(self)
+    }
+}
+
+/// The kind chosen of every feature, recorded in `microframework.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Authentication of incoming calls (`--auth`).
+    pub auth: AuthKind,
+    /// TLS of the gRPC port (`--tls`).
+    pub tls: TlsKind,
+    /// Metrics export (`--with-monitoring`).
+    pub monitoring: MonitoringKind,
+    /// Span export (`--with-tracing`).
+    pub tracing: TracingKind,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            auth: AuthKind::Jwt,
+            tls: TlsKind::None,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+        }
+    }
+}
+
+/// A feature chosen for a project, as the plan and the templates see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChosenFeature {
+    /// The feature's name (`auth`).
+    pub feature: &'static str,
+    /// The kind chosen (`jwt`).
+    pub kind: &'static str,
+}
+
+impl ChosenFeature {
+    fn of<K: Kind>(kind: K) -> Option<Self> {
+        kind.is_chosen().then(|| Self {
+            feature: K::FEATURE,
+            kind: kind.name(),
+        })
+    }
+
+    /// The folders under `templates/` whose templates this feature brings: the feature's
+    /// own and its kind's.
+    pub fn template_dirs(&self) -> [String; 2] {
+        [
+            format!("features/{}/", self.feature),
+            format!("features/{}/{}/", self.feature, self.kind),
+        ]
+    }
+}
+
+impl Features {
+    /// The features that are part of the project, in a fixed order (the order their layers
+    /// wrap the server and their parts appear in shared files).
+    pub fn chosen(&self) -> Vec<ChosenFeature> {
+        [
+            ChosenFeature::of(self.monitoring),
+            ChosenFeature::of(self.auth),
+            ChosenFeature::of(self.tls),
+            ChosenFeature::of(self.tracing),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Every combination of every feature's kinds.
+    pub fn all_combinations() -> Vec<Self> {
+        let mut all = Vec::new();
+        for &(auth, _, _) in AuthKind::KINDS {
+            for &(tls, _, _) in TlsKind::KINDS {
+                for &(monitoring, _, _) in MonitoringKind::KINDS {
+                    for &(tracing, _, _) in TracingKind::KINDS {
+                        all.push(Self {
+                            auth,
+                            tls,
+                            monitoring,
+                            tracing,
+                        });
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// A short label such as `auth=jwt tls=none monitoring=prometheus tracing=none`.
+    pub fn label(&self) -> String {
+        self.kinds()
+            .iter()
+            .map(|(feature, kind)| format!("{feature}={kind}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The kind chosen of every feature, by feature name.
+    pub fn kinds(&self) -> BTreeMap<&'static str, &'static str> {
+        BTreeMap::from([
+            (AuthKind::FEATURE, self.auth.name()),
+            (TlsKind::FEATURE, self.tls.name()),
+            (MonitoringKind::FEATURE, self.monitoring.name()),
+            (TracingKind::FEATURE, self.tracing.name()),
+        ])
+    }
+
+    /// The choice as `microframework.toml` records it: feature name -> kind name.
+    pub fn to_record(&self) -> BTreeMap<String, toml::Value> {
+        self.kinds()
+            .into_iter()
+            .map(|(feature, kind)| (feature.to_owned(), toml::Value::from(kind)))
+            .collect()
+    }
+
+    /// Reads the choice `microframework.toml` records; a feature it does not name keeps its
+    /// default (it came with a later version of the tool).
+    pub fn from_record(record: &BTreeMap<String, toml::Value>) -> anyhow::Result<Self> {
+        let mut features = Self::default();
+        for (feature, value) in record {
+            match feature.as_str() {
+                AuthKind::FEATURE => features.auth = recorded(feature, value)?,
+                TlsKind::FEATURE => features.tls = tls::from_recorded(value)?,
+                MonitoringKind::FEATURE => features.monitoring = recorded(feature, value)?,
+                TracingKind::FEATURE => features.tracing = recorded(feature, value)?,
+                other => bail!(
+                    "microframework.toml: unknown feature `{other}` in [features]; known: {}, {}, {}, {}",
+                    AuthKind::FEATURE,
+                    TlsKind::FEATURE,
+                    MonitoringKind::FEATURE,
+                    TracingKind::FEATURE
+                ),
+            }
+        }
+        Ok(features)
+    }
+}
+
+/// The kind a recorded value names.
+fn recorded<K: Kind>(feature: &str, value: &toml::Value) -> anyhow::Result<K> {
+    value
+        .as_str()
+        .and_then(K::from_name)
+        .ok_or_else(|| unknown_kind::<K>(feature, value))
+}
+
+fn unknown_kind<K: Kind>(feature: &str, value: &toml::Value) -> anyhow::Error {
+    let names: Vec<&str> = K::KINDS.iter().map(|(_, name, _)| *name).collect();
+    anyhow::anyhow!(
+        "microframework.toml: [features] {feature} = {value} is not one of {}",
+        names.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_round_trips_every_combination() {
+        let all = Features::all_combinations();
+        assert_eq!(all.len(), 16);
+        for features in all {
+            assert_eq!(
+                Features::from_record(&features.to_record()).unwrap(),
+                features
+            );
+        }
+    }
+
+    #[test]
+    fn records_of_earlier_versions_are_read() {
+        let record: BTreeMap<String, toml::Value> =
+            toml::from_str("auth = \"none\"\ntls = true\n").unwrap();
+        let features = Features::from_record(&record).unwrap();
+        assert_eq!(features.auth, AuthKind::None);
+        assert_eq!(features.tls, TlsKind::Rustls);
+        assert_eq!(features.monitoring, MonitoringKind::Prometheus);
+    }
+
+    #[test]
+    fn an_unknown_kind_is_named_with_the_known_ones() {
+        let record: BTreeMap<String, toml::Value> = toml::from_str("auth = \"saml\"\n").unwrap();
+        let err = Features::from_record(&record).unwrap_err().to_string();
+        assert!(
+            err.contains("auth = \"saml\" is not one of jwt, none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn chosen_features_bring_their_kind_folders() {
+        let chosen = Features::default().chosen();
+        let names: Vec<_> = chosen.iter().map(|c| (c.feature, c.kind)).collect();
+        assert_eq!(names, [("monitoring", "prometheus"), ("auth", "jwt")]);
+        assert_eq!(
+            chosen[1].template_dirs(),
+            ["features/auth/".to_owned(), "features/auth/jwt/".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The templates embedded in the binary. Each project template starts with TOML front matter
+//! that declares its own destiny:
+//!
+//! ```text
+//! +++
+//! to = "src/services/{{ service.module }}.rs"   # output path, itself a template
+//! owner = "user"                                 # "tool": rewritten every run; "user": written once
+//! each = "service"                               # optional: render once per service
+//! when = "service.resource"                      # optional: a Tera condition
+//! +++
+//! ```
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use serde::Deserialize;
+use tera::Tera;
+
+use crate::{
+    input::sources::{tera_error, TemplateSources, INPUT_DIR, SUFFIX},
+    plan::Ownership,
+};
+
+/// Directory of project templates inside `templates/`.
+const PROJECT_DIR: &str = "project";
+const FENCE: &str = "+++";
+
+/// What a project template's front matter says about it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontMatter {
+    /// Output path relative to the project root (a Tera template).
+    pub to: String,
+    /// Who owns the output file.
+    pub owner: Ownership,
+    /// Render once per item of this collection (`service`) instead of once.
+    #[serde(default)]
+    pub each: Option<Each>,
+    /// Render only when this Tera expression is truthy.
+    #[serde(default)]
+    pub when: Option<String>,
+}
+
+/// Collections a template can be rendered for, one output file per item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Each {
+    /// Every service of the project, bound as `service`.
+    Service,
+}
+
+/// A project template: its name in Tera and its front matter.
+#[derive(Debug, Clone)]
+pub struct ProjectTemplate {
+    /// Tera name: the path under `templates/project/` without `.tera`.
+    pub name: String,
+    /// What the template declares about its output.
+    pub front: FrontMatter,
+}
+
+/// All templates, parsed once.
+pub struct Templates {
+    tera: Tera,
+    project: Vec<ProjectTemplate>,
+    sources: TemplateSources,
+}
+
+impl Templates {
+    /// Parses the embedded templates.
+    pub fn embedded() -> anyhow::Result<Self> {
+        Self::new(&TemplateSources::embedded()?)
+    }
+
+    /// Parses the embedded templates, replacing each one that `overrides` holds a file of
+    /// the same path for (as written by `microframework templates export`).
+    pub fn with_overrides(overrides: Option<&Path>) -> anyhow::Result<Self> {
+        Self::new(&TemplateSources::with_overrides(overrides)?)
+    }
+
+    /// Parses the project templates among `sources`, front matter and all.
+    pub fn new(sources: &TemplateSources) -> anyhow::Result<Self> {
+        let files = &sources.files;
+        let mut tera = Tera::default();
+        tera.autoescape_on(Vec::new());
+        let mut named = Vec::new();
+        let mut project = Vec::new();
+        for (path, text) in files {
+            let name = path.strip_suffix(SUFFIX).unwrap_or(path);
+            match name
+                .strip_prefix(PROJECT_DIR)
+                .and_then(|n| n.strip_prefix('/'))
+            {
+                Some(_) if is_partial(name) => named.push((name.to_owned(), text.to_owned())),
+                Some(_) => {
+                    let (front, body) =
+                        split_front_matter(text).with_context(|| format!("template {path}"))?;
+                    project.push(ProjectTemplate {
+                        name: name.to_owned(),
+                        front,
+                    });
+                    named.push((name.to_owned(), body.to_owned()));
+                }
+                None if name.starts_with(INPUT_DIR) => {}
+                None => named.push((name.to_owned(), text.to_owned())),
+            }
+        }
+        tera.add_raw_templates(named)
+            .map_err(|err| anyhow!("embedded templates: {}", tera_error(&err)))?;
+        project.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Self {
+            tera,
+            project,
+            sources: sources.clone(),
+        })
+    }
+
+    /// The directory whose templates replace built-in ones, if any (absolute).
+    pub fn overrides_dir(&self) -> Option<&Path> {
+        self.sources.overrides.as_deref()
+    }
+
+    /// The template texts these were parsed from.
+    pub fn sources(&self) -> &TemplateSources {
+        &self.sources
+    }
+
+    /// The project templates, sorted by name.
+    pub fn project_templates(&self) -> &[ProjectTemplate] {
+        &self.project
+    }
+
+    /// Renders the named template.
+    pub fn render(&self, name: &str, context: &tera::Context) -> anyhow::Result<String> {
+        self.tera
+            .render(name, context)
+            .map_err(|err| anyhow!("rendering {name}: {}", tera_error(&err)))
+    }
+
+    /// Renders a one-line template string such as a `to` path or a `when` condition.
+    pub fn render_str(&self, template: &str, context: &tera::Context) -> anyhow::Result<String> {
+        Tera::one_off(template, context, false)
+            .map_err(|err| anyhow!("rendering `{template}`: {}", tera_error(&err)))
+    }
+}
+
+/// A partial (`_method_stub.rs.tera`) has no front matter and produces no file of its own:
+/// other templates include it, and the tool renders it for stubs.
+fn is_partial(name: &str) -> bool {
+    name.rsplit('/')
+        .next()
+        .is_some_and(|file| file.starts_with('_'))
+}
+
+fn split_front_matter(text: &str) -> anyhow::Result<(FrontMatter, &str)> {
+    let Some(rest) = text.strip_prefix(FENCE).and_then(|r| r.strip_prefix('\n')) else {
+        bail!("a project template must start with `{FENCE}` front matter");
+    };
+    let Some(end) = rest.find(&format!("\n{FENCE}\n")) else {
+        bail!("front matter is not closed by `{FENCE}`");
+    };
+    let front = toml::from_str(&rest[..end]).context("invalid front matter")?;
+    Ok((front, &rest[end + FENCE.len() + 2..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_templates_parse() {
+        let templates = Templates::embedded().expect("embedded templates parse");
+        assert!(templates
+            .project_templates()
+            .iter()
+            .any(|t| t.name == "project/src/main.rs"));
+    }
+
+    #[test]
+    fn front_matter_is_split_from_the_body() {
+        let (front, body) =
+            split_front_matter("+++\nto = \"a.rs\"\nowner = \"tool\"\n+++\nfn main() {}\n")
+                .expect("valid");
+        assert_eq!(front.to, "a.rs");
+        assert_eq!(front.owner, Ownership::ToolOwned);
+        assert_eq!(body, "fn main() {}\n");
+    }
+
+    #[test]
+    fn missing_front_matter_is_an_error() {
+        assert!(split_front_matter("fn main() {}\n").is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! Reconcile stage: compares a rendered project with the one on disk. Tool-owned files are
+//! rewritten unless the user edited one, missing files are written, user-owned files are
+//! left alone except for stubs inserted for new methods and dependencies merged into
+//! `Cargo.toml`, and tool-owned files no longer planned are removed.
+
+pub mod manifest;
+
+use std::{collections::BTreeSet, fs, path::Path};
+
+use crate::{
+    input::{
+        lint,
+        project_file::{fingerprint, ProjectFile, PROJECT_FILE},
+    },
+    model::{Method, Project, Service},
+    plan::{templates::Templates, Ownership},
+    render::RenderedFile,
+};
+
+/// What regenerating does to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The file does not exist yet.
+    Create,
+    /// A tool-owned file the tool wrote last; its new contents differ.
+    Update,
+    /// Already as it would be written.
+    Unchanged,
+    /// A user-owned file that exists: never touched.
+    KeepUserOwned,
+    /// A tool-owned file that differs from what the tool last wrote: the user edited it.
+    EditedToolOwned,
+    /// A user-owned handler that gets stubs for methods added to the proto, inserted at its
+    /// marker line; everything else in it stays byte for byte.
+    InsertStubs,
+    /// The user's `Cargo.toml`, which lacks dependencies or features the project's features
+    /// need: they are added, nothing else changes.
+    AddDependencies,
+    /// A tool-owned file the project's features no longer need, unedited since the tool wrote
+    /// it: deleted.
+    Remove,
+}
+
+/// The user-owned manifest that `gen` may add dependencies to.
+const MANIFEST: &str = "Cargo.toml";
+
+/// The template of one stub method, shared by new handlers and `gen`'s inserted stubs.
+pub const METHOD_STUB_TEMPLATE: &str = "project/src/services/_method_stub.rs";
+
+/// The line in every generated handler above which `gen` inserts stubs for new methods.
+pub const INSERT_MARKER: &str =
+    "// microframework: methods added to the proto are inserted above this line";
+
+/// One file of the regenerated project and what happens to it.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    /// The file as the tool would write it.
+    pub file: RenderedFile,
+    /// What happens to it.
+    pub change: Change,
+    /// Its contents on disk, if it exists.
+    pub on_disk: Option<String>,
+}
+
+/// A method of the proto that a user-owned handler does not implement, or the reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodGap {
+    /// The handler file.
+    pub file: String,
+    /// The Rust method name.
+    pub method: String,
+}
+
+/// Everything regeneration would do.
+#[derive(Debug, Clone)]
+pub struct Regeneration {
+    /// Every file, in path order.
+    pub files: Vec<FileChange>,
+    /// Proto methods a handler lacks.
+    pub missing_methods: Vec<MethodGap>,
+    /// Handler methods no longer in the proto.
+    pub removed_methods: Vec<MethodGap>,
+    /// Style findings in the user's root protos (none for a spec's proto, which is the tool's).
+    pub lint_findings: Vec<lint::Finding>,
+}
+
+/// Compares the project rendered from `dir`'s own inputs with what is on disk.
+pub fn compare(
+    dir: &Path,
+    record: &ProjectFile,
+    project: &Project,
+    files: Vec<RenderedFile>,
+    lint_findings: Vec<lint::Finding>,
+    templates: &Templates,
+) -> anyhow::Result<Regeneration> {
+    let mut files: Vec<FileChange> = files
+        .into_iter()
+        .map(|file| classify(dir, record, file))
+        .collect();
+    add_dependencies(&mut files)?;
+    remove_unplanned(dir, record, &mut files);
+    let (missing_methods, removed_methods) = method_gaps(dir, project);
+    insert_stubs(project, &missing_methods, &mut files, templates)?;
+    Ok(Regeneration {
+        files,
+        missing_methods,
+        removed_methods,
+        lint_findings,
+    })
+}
+
+fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange {
+    let on_disk = fs::read_to_string(dir.join(&file.path)).ok();
+    let change = match (&on_disk, file.ownership) {
+        (None, _) => Change::Create,
+        (Some(_), Ownership::UserOwned) => Change::KeepUserOwned,
+        (Some(text), Ownership::ToolOwned) if *text == file.contents => Change::Unchanged,
+        (Some(_), Ownership::ToolOwned) if file.path == PROJECT_FILE => Change::Update,
+        (Some(text), Ownership::ToolOwned) => {
+            if record.files.get(&file.path) == Some(&fingerprint(text)) {
+                Change::Update
+            } else {
+                Change::EditedToolOwned
+            }
+        }
+    };
+    FileChange {
+        file,
+        change,
+        on_disk,
+    }
+}
+
+/// Adds a `Remove` change for each tool-owned file the tool wrote before and no longer plans
+/// (after a feature is switched off); a file edited since is left alone.
+fn remove_unplanned(dir: &Path, record: &ProjectFile, files: &mut Vec<FileChange>) {
+    for (path, written) in &record.files {
+        if files.iter().any(|f| f.file.path == *path) {
+            continue;
+        }
+        let Ok(on_disk) = fs::read_to_string(dir.join(path)) else {
+            continue;
+        };
+        if fingerprint(&on_disk) != *written {
+            continue;
+        }
+        let file = RenderedFile {
+            path: path.clone(),
+            ownership: Ownership::ToolOwned,
+            contents: String::new(),
+        };
+        let at = files.partition_point(|f| f.file.path < *path);
+        files.insert(
+            at,
+            FileChange {
+                file,
+                change: Change::Remove,
+                on_disk: Some(on_disk),
+            },
+        );
+    }
+}
+
+/// Turns the user's manifest into an `AddDependencies` change when it lacks what the
+/// generated one has.
+fn add_dependencies(files: &mut [FileChange]) -> anyhow::Result<()> {
+    let Some(change) = files.iter_mut().find(|f| f.file.path == MANIFEST) else {
+        return Ok(());
+    };
+    let Some(on_disk) = &change.on_disk else {
+        return Ok(());
+    };
+    if let Some((merged, _)) = manifest::add_missing(on_disk, &change.file.contents)? {
+        change.file.contents = merged;
+        change.change = Change::AddDependencies;
+    }
+    Ok(())
+}
+
+/// The user-owned handler file of a service (as the handler templates name it).
+fn handler_path(service: &Service) -> String {
+    format!(
+        "src/services/{}.rs",
+        service.module.trim_start_matches("r#")
+    )
+}
+
+/// Proto methods missing from each service's handler file, and handler methods the proto no
+/// longer has. Handlers are found by file name; methods by `fn <name>(`.
+fn method_gaps(dir: &Path, project: &Project) -> (Vec<MethodGap>, Vec<MethodGap>) {
+    let mut missing = Vec::new();
+    let mut removed = Vec::new();
+    for service in &project.services {
+        let file = handler_path(service);
+        let Ok(text) = fs::read_to_string(dir.join(&file)) else {
+            continue;
+        };
+        let expected: BTreeSet<&str> = service
+            .methods
+            .iter()
+            .map(|m| m.rust_name.as_str())
+            .collect();
+        for method in &expected {
+            if !text.contains(&format!("fn {method}(")) {
+                missing.push(MethodGap {
+                    file: file.clone(),
+                    method: method.to_string(),
+                });
+            }
+        }
+        for found in async_fn_names(&text) {
+            if found != "from_config" && !expected.contains(found.as_str()) {
+                removed.push(MethodGap {
+                    file: file.clone(),
+                    method: found,
+                });
+            }
+        }
+    }
+    (missing, removed)
+}
+
+/// Turns each handler that lacks methods, and still has its marker, into an `InsertStubs`
+/// change whose contents are the file with stubs inserted above the marker.
+fn insert_stubs(
+    project: &Project,
+    missing: &[MethodGap],
+    files: &mut [FileChange],
+    templates: &Templates,
+) -> anyhow::Result<()> {
+    for change in files.iter_mut() {
+        let Some(text) = &change.on_disk else {
+            continue;
+        };
+        let Some(marker) = text.find(INSERT_MARKER) else {
+            continue;
+        };
+        let line_start = text[..marker].rfind('\n').map_or(0, |i| i + 1);
+        let mut stubs = String::new();
+        for gap in missing.iter().filter(|gap| gap.file == change.file.path) {
+            let found = project.services.iter().find_map(|service| {
+                let method = service.methods.iter().find(|m| m.rust_name == gap.method)?;
+                (handler_path(service) == gap.file).then_some((service, method))
+            });
+            if let Some((service, method)) = found {
+                stubs.push_str(&stub_method(service, method, templates)?);
+            }
+        }
+        if stubs.is_empty() {
+            continue;
+        }
+        change.file.contents = format!("{}{stubs}{}", &text[..line_start], &text[line_start..]);
+        change.change = Change::InsertStubs;
+    }
+    Ok(())
+}
+
+/// A stub for one method, from the template that writes a new handler's stubs, rendered
+/// `standalone`: every type is written out in full, so it compiles whatever the handler
+/// file imports.
+fn stub_method(
+    service: &Service,
+    method: &Method,
+    templates: &Templates,
+) -> anyhow::Result<String> {
+    let mut context = tera::Context::new();
+    context.insert("service", service);
+    context.insert("method", method);
+    context.insert("standalone", &true);
+    let text = templates.render(METHOD_STUB_TEMPLATE, &context)?;
+    Ok(format!("{}\n\n", text.trim_matches('\n')))
+}
+
+/// Names of the `async fn`s defined in Rust source, in order.
+fn async_fn_names(text: &str) -> Vec<String> {
+    text.match_indices("async fn ")
+        .map(|(at, found)| {
+            text[at + found.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '#')
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn async_fn_names_are_found() {
+        let text = "impl S {\n    async fn get_user(&self) {}\n    async fn r#type(&self) {}\n    fn helper() {}\n}\n";
+        assert_eq!(async_fn_names(text), ["get_user", "r#type"]);
+    }
+}
