@@ -430,10 +430,13 @@ fn templates_list_shows_where_each_goes_and_who_owns_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "project/src/main.rs.tera -> src/main.rs (tool)",
+            "base/src/main.rs.tera -> src/main.rs (tool)",
         ))
         .stdout(predicate::str::contains(
-            "project/src/services/stub.rs.tera -> src/services/{{ service.module }}.rs (user, once per service",
+            "service/src/services/stub.rs.tera -> src/services/{{ service.module }}.rs (user, once per service",
+        ))
+        .stdout(predicate::str::contains(
+            "features/auth/jwt/src/auth.rs.tera -> src/auth.rs (tool, with auth = jwt)",
         ))
         .stdout(predicate::str::contains("input/resource.proto.tera"));
 }
@@ -446,7 +449,7 @@ fn exported_templates_override_the_built_in_ones_file_by_file() {
         .args(["templates", "export", "my-templates", "-q"])
         .assert()
         .success();
-    let main = work.path().join("my-templates/project/src/main.rs.tera");
+    let main = work.path().join("my-templates/base/src/main.rs.tera");
     let original = fs::read_to_string(&main).unwrap();
     assert!(
         original.starts_with("+++\nto = \"src/main.rs\""),
@@ -503,6 +506,28 @@ fn an_override_that_matches_no_template_is_refused() {
         .code(1)
         .stderr(predicate::str::contains("mian.rs.tera"))
         .stderr(predicate::str::contains("templates list"));
+    assert!(!work.path().join("user-service").exists());
+}
+
+#[test]
+fn an_override_at_a_path_of_an_earlier_version_names_the_new_path() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("overrides/project/src");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("auth.rs.tera"),
+        "+++\nto = \"x\"\nowner = \"tool\"\n+++\n",
+    )
+    .unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "user-service", "--templates", "overrides"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("project/src/auth.rs.tera"))
+        .stderr(predicate::str::contains(
+            "moved to features/auth/jwt/src/auth.rs.tera",
+        ));
     assert!(!work.path().join("user-service").exists());
 }
 

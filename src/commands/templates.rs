@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::{
     input::sources::{embedded_sources, INPUT_DIR, SUFFIX},
+    model::features::FEATURES_DIR,
     plan::{
         templates::{Each, Templates},
         Ownership,
@@ -23,6 +24,14 @@ pub fn list() -> anyhow::Result<()> {
         let mut line = format!("  {}{SUFFIX} -> {} ({owner}", template.name, front.to);
         if let Some(Each::Service) = front.each {
             line.push_str(", once per service");
+        }
+        if let Some((feature, kind)) = template
+            .name
+            .strip_prefix(FEATURES_DIR)
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(feature, rest)| (feature, rest.split('/').next().unwrap_or_default()))
+        {
+            line.push_str(&format!(", with {feature} = {kind}"));
         }
         if let Some(condition) = &front.when {
             line.push_str(&format!(", when {condition}"));

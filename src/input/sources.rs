@@ -22,7 +22,111 @@ pub const INPUT_DIR: &str = "input";
 
 /// Template paths of earlier versions and where those templates are now, so an override at
 /// an old path is named, not silently ignored.
-const MOVED: &[(&str, &str)] = &[];
+const MOVED: &[(&str, &str)] = &[
+    ("project/Cargo.toml.tera", "base/Cargo.toml.tera"),
+    ("project/README.md.tera", "base/README.md.tera"),
+    ("project/build.rs.tera", "base/build.rs.tera"),
+    (
+        "project/config/default.toml.tera",
+        "base/config/default.toml.tera",
+    ),
+    ("project/gitignore.tera", "base/gitignore.tera"),
+    (
+        "project/src/auth.rs.tera",
+        "features/auth/jwt/src/auth.rs.tera",
+    ),
+    (
+        "project/src/client/mod.rs.tera",
+        "base/src/client/mod.rs.tera",
+    ),
+    (
+        "project/src/client/resilience.rs.tera",
+        "base/src/client/resilience.rs.tera",
+    ),
+    (
+        "project/src/client/service.rs.tera",
+        "service/src/client/service.rs.tera",
+    ),
+    ("project/src/config.rs.tera", "base/src/config.rs.tera"),
+    (
+        "project/src/extensions.rs.tera",
+        "base/src/extensions.rs.tera",
+    ),
+    ("project/src/lib.rs.tera", "base/src/lib.rs.tera"),
+    ("project/src/main.rs.tera", "base/src/main.rs.tera"),
+    (
+        "project/src/metrics.rs.tera",
+        "features/monitoring/prometheus/src/metrics.rs.tera",
+    ),
+    (
+        "project/src/middleware.rs.tera",
+        "base/src/middleware.rs.tera",
+    ),
+    ("project/src/proto.rs.tera", "base/src/proto.rs.tera"),
+    ("project/src/server.rs.tera", "base/src/server.rs.tera"),
+    (
+        "project/src/services/_method_stub.rs.tera",
+        "service/src/services/_method_stub.rs.tera",
+    ),
+    (
+        "project/src/services/mod.rs.tera",
+        "base/src/services/mod.rs.tera",
+    ),
+    (
+        "project/src/services/resource.rs.tera",
+        "service/src/services/resource.rs.tera",
+    ),
+    (
+        "project/src/services/spec.rs.tera",
+        "service/src/services/spec.rs.tera",
+    ),
+    (
+        "project/src/services/stub.rs.tera",
+        "service/src/services/stub.rs.tera",
+    ),
+    (
+        "project/src/store/memory.rs.tera",
+        "base/src/store/memory.rs.tera",
+    ),
+    (
+        "project/src/store/mod.rs.tera",
+        "base/src/store/mod.rs.tera",
+    ),
+    (
+        "project/src/store/resource.rs.tera",
+        "service/src/store/resource.rs.tera",
+    ),
+    (
+        "project/src/telemetry.rs.tera",
+        "base/src/telemetry.rs.tera",
+    ),
+    (
+        "project/tests/common/mod.rs.tera",
+        "base/tests/common/mod.rs.tera",
+    ),
+    (
+        "project/tests/health_reflection.rs.tera",
+        "base/tests/health_reflection.rs.tera",
+    ),
+    (
+        "project/tests/middleware.rs.tera",
+        "base/tests/middleware.rs.tera",
+    ),
+    (
+        "project/tests/resource.rs.tera",
+        "service/tests/resource.rs.tera",
+    ),
+    ("project/tests/spec.rs.tera", "service/tests/spec.rs.tera"),
+    ("project/tests/stub.rs.tera", "service/tests/stub.rs.tera"),
+    (
+        "project/tests/tls.rs.tera",
+        "features/tls/rustls/tests/tls.rs.tera",
+    ),
+    (
+        "project/tests/tracing.rs.tera",
+        "features/tracing/otlp/tests/tracing.rs.tera",
+    ),
+];
 
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).
 pub fn bundled_proto(import_path: &str) -> Option<&'static str> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub use crate::input::project_file::GENERATED_HEADER;
 use crate::{
     input::{CompiledProtos, Origin},
-    model::Project,
+    model::{features::FEATURES_DIR, Project},
 };
 use templates::{Each, Templates};
 
@@ -77,6 +77,14 @@ pub fn plan_project(
     let contexts = TemplateContexts::new(project)?;
     let mut files = Vec::new();
     for template in templates.project_templates() {
+        if template.name.starts_with(FEATURES_DIR)
+            && !project
+                .chosen
+                .iter()
+                .any(|chosen| template.name.starts_with(&chosen.template_dir()))
+        {
+            continue;
+        }
         let bindings: Vec<Option<usize>> = match template.front.each {
             None => vec![None],
             Some(Each::Service) => (0..project.services.len()).map(Some).collect(),

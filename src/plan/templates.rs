@@ -17,12 +17,14 @@ use serde::Deserialize;
 use tera::Tera;
 
 use crate::{
-    input::sources::{tera_error, TemplateSources, INPUT_DIR, SUFFIX},
+    input::sources::{tera_error, TemplateSources, SUFFIX},
     plan::Ownership,
 };
 
-/// Directory of project templates inside `templates/`.
-const PROJECT_DIR: &str = "project";
+/// Directories of project templates inside `templates/`: files every project has, files
+/// per service, and each feature's files (`features/<feature>/<kind>/`), planned only when
+/// that kind of the feature is chosen.
+const PROJECT_DIRS: &[&str] = &["base/", "service/", "features/"];
 const FENCE: &str = "+++";
 
 /// What a project template's front matter says about it.
@@ -52,7 +54,7 @@ pub enum Each {
 /// A project template: its name in Tera and its front matter.
 #[derive(Debug, Clone)]
 pub struct ProjectTemplate {
-    /// Tera name: the path under `templates/project/` without `.tera`.
+    /// Tera name: the path under `templates/` without `.tera`.
     pub name: String,
     /// What the template declares about its output.
     pub front: FrontMatter,
@@ -86,10 +88,7 @@ impl Templates {
         let mut project = Vec::new();
         for (path, text) in files {
             let name = path.strip_suffix(SUFFIX).unwrap_or(path);
-            match name
-                .strip_prefix(PROJECT_DIR)
-                .and_then(|n| n.strip_prefix('/'))
-            {
+            match PROJECT_DIRS.iter().find(|dir| name.starts_with(*dir)) {
                 Some(_) if is_partial(name) => named.push((name.to_owned(), text.to_owned())),
                 Some(_) => {
                     let (front, body) =
@@ -100,8 +99,7 @@ impl Templates {
                     });
                     named.push((name.to_owned(), body.to_owned()));
                 }
-                None if name.starts_with(INPUT_DIR) => {}
-                None => named.push((name.to_owned(), text.to_owned())),
+                None => {}
             }
         }
         tera.add_raw_templates(named)
@@ -172,7 +170,27 @@ mod tests {
         assert!(templates
             .project_templates()
             .iter()
-            .any(|t| t.name == "project/src/main.rs"));
+            .any(|t| t.name == "base/src/main.rs"));
+    }
+
+    #[test]
+    fn every_feature_folder_names_a_feature_and_one_of_its_kinds() {
+        let catalogue = crate::model::features::Features::catalogue();
+        let templates = Templates::embedded().expect("embedded templates parse");
+        for template in templates.project_templates() {
+            let Some(rest) = template.name.strip_prefix("features/") else {
+                continue;
+            };
+            let mut parts = rest.split('/');
+            let (feature, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            assert!(
+                catalogue
+                    .iter()
+                    .any(|(f, kinds)| *f == feature && kinds.contains(&kind) && kind != "none"),
+                "{}: no feature `{feature}` with a kind `{kind}`",
+                template.name
+            );
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub enum Change {
 const MANIFEST: &str = "Cargo.toml";
 
 /// The template of one stub method, shared by new handlers and `gen`'s inserted stubs.
-pub const METHOD_STUB_TEMPLATE: &str = "project/src/services/_method_stub.rs";
+pub const METHOD_STUB_TEMPLATE: &str = "service/src/services/_method_stub.rs";
 
 /// The line in every generated handler above which `gen` inserts stubs for new methods.
 pub const INSERT_MARKER: &str =

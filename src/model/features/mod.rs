@@ -17,6 +17,9 @@ pub use metrics::MonitoringKind;
 pub use tls::TlsKind;
 pub use tracing::TracingKind;
 
+/// The folder under `templates/` holding one folder per feature, one per kind in it.
+pub const FEATURES_DIR: &str = "features/";
+
 /// One kind of a feature, as the command line and `microframework.toml` name it.
 pub trait Kind: Copy + Eq + 'static {
     /// The feature's name: its key in `microframework.toml` and its folder under
@@ -90,13 +93,9 @@ impl ChosenFeature {
         })
     }
 
-    /// The folders under `templates/` whose templates this feature brings: the feature's
-    /// own and its kind's.
-    pub fn template_dirs(&self) -> [String; 2] {
-        [
-            format!("features/{}/", self.feature),
-            format!("features/{}/{}/", self.feature, self.kind),
-        ]
+    /// The folder under `templates/` whose templates this feature brings.
+    pub fn template_dir(&self) -> String {
+        format!("{FEATURES_DIR}{}/{}/", self.feature, self.kind)
     }
 }
 
@@ -113,6 +112,22 @@ impl Features {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// Every feature's name with the names of its kinds.
+    pub fn catalogue() -> Vec<(&'static str, Vec<&'static str>)> {
+        fn names<K: Kind>() -> (&'static str, Vec<&'static str>) {
+            (
+                K::FEATURE,
+                K::KINDS.iter().map(|(_, name, _)| *name).collect(),
+            )
+        }
+        vec![
+            names::<AuthKind>(),
+            names::<TlsKind>(),
+            names::<MonitoringKind>(),
+            names::<TracingKind>(),
+        ]
     }
 
     /// Every combination of every feature's kinds.
@@ -242,9 +257,6 @@ mod tests {
         let chosen = Features::default().chosen();
         let names: Vec<_> = chosen.iter().map(|c| (c.feature, c.kind)).collect();
         assert_eq!(names, [("monitoring", "prometheus"), ("auth", "jwt")]);
-        assert_eq!(
-            chosen[1].template_dirs(),
-            ["features/auth/".to_owned(), "features/auth/jwt/".to_owned()]
-        );
+        assert_eq!(chosen[1].template_dir(), "features/auth/jwt/");
     }
 }
