@@ -10,7 +10,9 @@ use prost_types::{
 };
 use serde::Serialize;
 
+pub mod base;
 pub mod features;
+pub mod settings;
 
 use crate::{
     input::{
@@ -19,7 +21,10 @@ use crate::{
     },
     naming::{self, ResourceNames},
 };
-use features::{AuthKind, ChosenFeature, Features, MonitoringKind, TlsKind, TracingKind};
+use features::{
+    AuthKind, ChosenFeature, Dependency, Features, MonitoringKind, Part, TlsKind, TracingKind,
+};
+use settings::{build_sections, ConfigSection};
 
 /// The whole project, as the templates see it.
 #[derive(Debug, Clone, Serialize)]
@@ -57,10 +62,47 @@ pub struct Project {
     /// Every route the server answers (the application's, health's and reflection's), sorted
     /// by path, with its kind as go-grpc-prometheus names it.
     pub method_types: Vec<(String, &'static str)>,
+    /// Library modules declared in `src/lib.rs`, sorted.
+    pub modules: Vec<&'static str>,
+    /// `[dependencies]` of the generated `Cargo.toml`, sorted by crate.
+    pub dependencies: Vec<DependencyLine>,
+    /// `[dev-dependencies]`, likewise.
+    pub dev_dependencies: Vec<DependencyLine>,
+    /// Cargo features of the generated crate.
+    pub cargo_features: Vec<CargoFeatureLine>,
+    /// The names of the cargo features on by default.
+    pub default_cargo_features: Vec<&'static str>,
+    /// The configuration sections, each after its parent (the root, `""`, first).
+    pub config_sections: Vec<ConfigSection>,
+    /// Top-level sections of features that can be switched on but are not: a config file
+    /// may still have them (a `gen` switched the feature off), and they are ignored.
+    pub disabled_sections: Vec<&'static str>,
+    /// Default port of each section that listens (`grpc`, `metrics`), from its settings.
+    pub ports: BTreeMap<String, String>,
     /// The first application route, by path, whose one request is read before its handler
     /// runs (unary or server streaming): where the generated tests check the message size
     /// limit.
     pub one_request_route: Option<String>,
+}
+
+/// One dependency line of the generated `Cargo.toml`: `name = spec`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DependencyLine {
+    /// Crate name.
+    pub name: &'static str,
+    /// The TOML value: `"1"` or `{ version = "1", features = ["derive"] }`.
+    pub spec: String,
+}
+
+/// A cargo feature of the generated crate, as `Cargo.toml` declares it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CargoFeatureLine {
+    /// Its name.
+    pub name: &'static str,
+    /// What it does, as a comment.
+    pub doc: &'static str,
+    /// What it enables, each quoted.
+    pub enables: Vec<String>,
 }
 
 /// Routes of the infrastructure services, with their kinds.
@@ -275,7 +317,59 @@ pub fn build_project(
         .filter(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming))
         .map(|m| m.route.clone())
         .min();
+    let parts: Vec<&Part> = std::iter::once(&base::BASE)
+        .chain(features.parts())
+        .collect();
+    let mut modules: Vec<&'static str> = parts.iter().flat_map(|p| p.modules).copied().collect();
+    if services
+        .iter()
+        .any(|s| s.resource.is_some() || !s.spec_resources.is_empty())
+    {
+        modules.push("store");
+    }
+    modules.sort_unstable();
+    let sections: Vec<_> = parts.iter().flat_map(|p| p.sections).copied().collect();
+    let service_names: Vec<String> = services.iter().map(|s| s.full_name.clone()).collect();
+    let config_sections = build_sections(&sections, &service_names);
+    let ports = config_sections
+        .iter()
+        .flat_map(|section| {
+            section
+                .settings
+                .iter()
+                .filter(|setting| setting.key == "port")
+                .map(|setting| (section.key.clone(), setting.toml_default.clone()))
+        })
+        .collect();
+    let chosen_sections: BTreeSet<&str> = sections.iter().map(|s| s.key).collect();
+    let disabled_sections = features::Features::all_parts()
+        .iter()
+        .flat_map(|p| p.sections)
+        .map(|s| s.key)
+        .filter(|key| !key.contains('.') && !chosen_sections.contains(key))
+        .collect();
     Ok(Project {
+        modules,
+        dependencies: dependency_lines(parts.iter().flat_map(|p| p.dependencies)),
+        dev_dependencies: dependency_lines(parts.iter().flat_map(|p| p.dev_dependencies)),
+        cargo_features: parts
+            .iter()
+            .flat_map(|p| p.cargo_features)
+            .map(|f| CargoFeatureLine {
+                name: f.name,
+                doc: f.doc,
+                enables: f.enables.iter().map(|e| format!("{e:?}")).collect(),
+            })
+            .collect(),
+        default_cargo_features: parts
+            .iter()
+            .flat_map(|p| p.cargo_features)
+            .filter(|f| f.default)
+            .map(|f| f.name)
+            .collect(),
+        config_sections,
+        disabled_sections,
+        ports,
         features: features.kinds(),
         chosen: features.chosen(),
         auth: features.auth == AuthKind::Jwt,
@@ -298,6 +392,48 @@ pub fn build_project(
         proto_roots: protos.roots.clone(),
         services,
     })
+}
+
+/// Dependency lines sorted by crate, one per crate: the same crate from two parts gets the
+/// union of their features.
+fn dependency_lines<'a>(dependencies: impl Iterator<Item = &'a Dependency>) -> Vec<DependencyLine> {
+    let mut merged: BTreeMap<&'static str, (Dependency, Vec<&'static str>)> = BTreeMap::new();
+    for dependency in dependencies {
+        let entry = merged
+            .entry(dependency.name)
+            .or_insert_with(|| (*dependency, Vec::new()));
+        entry.0.optional &= dependency.optional;
+        for feature in dependency.features {
+            if !entry.1.contains(feature) {
+                entry.1.push(feature);
+            }
+        }
+    }
+    merged
+        .into_values()
+        .map(|(dependency, features)| {
+            let mut fields = vec![format!("version = {:?}", dependency.version)];
+            if !dependency.default_features {
+                fields.push("default-features = false".to_owned());
+            }
+            if !features.is_empty() {
+                let quoted: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
+                fields.push(format!("features = [{}]", quoted.join(", ")));
+            }
+            if dependency.optional {
+                fields.push("optional = true".to_owned());
+            }
+            let spec = if fields.len() == 1 {
+                format!("{:?}", dependency.version)
+            } else {
+                format!("{{ {} }}", fields.join(", "))
+            };
+            DependencyLine {
+                name: dependency.name,
+                spec,
+            }
+        })
+        .collect()
 }
 
 fn build_service(

@@ -146,6 +146,9 @@ impl TemplateContexts {
         let header_project = Project {
             services: Vec::new(),
             method_types: Vec::new(),
+            config_sections: Vec::new(),
+            dependencies: Vec::new(),
+            dev_dependencies: Vec::new(),
             ..project.clone()
         };
         let mut header = tera::Context::new();

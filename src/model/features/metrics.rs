@@ -1,6 +1,7 @@
 //! `--with-monitoring`: how metrics are exported.
 
-use super::Kind;
+use super::{Dependency, Kind, Part};
+use crate::model::settings::{SectionSpec, Setting, Value};
 
 /// `--with-monitoring`: how metrics are exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,4 +23,54 @@ impl Kind for MonitoringKind {
         (Self::None, "none", "no metrics"),
     ];
     const NONE: Option<Self> = Some(Self::None);
+
+    fn part(self) -> Option<&'static Part> {
+        match self {
+            Self::Prometheus => Some(&PROMETHEUS),
+            Self::None => None,
+        }
+    }
 }
+
+/// What `prometheus` adds to the project.
+pub const PROMETHEUS: Part = Part {
+    modules: &["metrics"],
+    dependencies: &[
+        Dependency::with_features("hyper", "1", &["server", "http1"]),
+        Dependency::with_features("hyper-util", "0.1", &["tokio"]),
+        Dependency {
+            default_features: false,
+            ..Dependency::plain("prometheus", "0.14")
+        },
+    ],
+    dev_dependencies: &[],
+    cargo_features: &[],
+    sections: &[SectionSpec {
+        key: "metrics",
+        rust_type: "MetricsConfig",
+        doc: "The Prometheus endpoint.",
+        settings: &[
+            Setting {
+                key: "enabled",
+                env: Some("METRICS_ENABLED"),
+                rust_type: "bool",
+                default: Value::Bool(true),
+                doc: "Whether Prometheus text is served at `http://HOST:PORT/metrics`",
+            },
+            Setting {
+                key: "host",
+                env: Some("METRICS_HOST"),
+                rust_type: "String",
+                default: Value::Str("0.0.0.0"),
+                doc: "Address `/metrics` listens on",
+            },
+            Setting {
+                key: "port",
+                env: Some("METRICS_PORT"),
+                rust_type: "u16",
+                default: Value::Number("9090"),
+                doc: "Port `/metrics` listens on; 0 picks a free port",
+            },
+        ],
+    }],
+};

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use serde::Serialize;
 
+use crate::model::settings::SectionSpec;
+
 pub use auth::AuthKind;
 pub use metrics::MonitoringKind;
 pub use tls::TlsKind;
@@ -50,6 +52,74 @@ pub trait Kind: Copy + Eq + 'static {
     fn is_chosen(self) -> bool {
         Self::NONE != Some(self)
     }
+
+    /// What the kind adds to the project; `None` for the kind that leaves the feature out.
+    fn part(self) -> Option<&'static Part>;
+}
+
+/// What the base project or a feature's kind adds to the project, besides its templates.
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    /// Library modules (`src/<module>.rs`), declared in `src/lib.rs`.
+    pub modules: &'static [&'static str],
+    /// Dependencies; the same crate from two parts gets the union of their features.
+    pub dependencies: &'static [Dependency],
+    /// Dev-dependencies, likewise.
+    pub dev_dependencies: &'static [Dependency],
+    /// Cargo features of the generated crate.
+    pub cargo_features: &'static [CargoFeature],
+    /// Configuration sections, each setting declared once.
+    pub sections: &'static [SectionSpec],
+}
+
+/// A dependency of the generated crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependency {
+    /// Crate name.
+    pub name: &'static str,
+    /// Version requirement.
+    pub version: &'static str,
+    /// Features to enable.
+    pub features: &'static [&'static str],
+    /// Whether the crate's default features stay on.
+    pub default_features: bool,
+    /// Whether a cargo feature of the generated crate enables it.
+    pub optional: bool,
+}
+
+impl Dependency {
+    /// `name = "version"`.
+    pub const fn plain(name: &'static str, version: &'static str) -> Self {
+        Self::with_features(name, version, &[])
+    }
+
+    /// `name = { version = "version", features = [...] }`.
+    pub const fn with_features(
+        name: &'static str,
+        version: &'static str,
+        features: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            version,
+            features,
+            default_features: true,
+            optional: false,
+        }
+    }
+}
+
+/// A cargo feature of the generated crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CargoFeature {
+    /// Its name.
+    pub name: &'static str,
+    /// A comment line saying what it does.
+    pub doc: &'static str,
+    /// What it enables (`dep:opentelemetry`).
+    pub enables: &'static [&'static str],
+    /// Whether it is on by default.
+    pub default: bool,
 }
 
 /// The kind chosen of every feature, recorded in `microframework.toml`.
@@ -100,6 +170,32 @@ impl ChosenFeature {
 }
 
 impl Features {
+    /// What each chosen feature adds, in the order of [`Features::chosen`].
+    pub fn parts(&self) -> Vec<&'static Part> {
+        [
+            self.monitoring.part(),
+            self.auth.part(),
+            self.tls.part(),
+            self.tracing.part(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// What every kind of every feature can add, for what a project may lack.
+    pub fn all_parts() -> Vec<&'static Part> {
+        Self::all_combinations()
+            .iter()
+            .flat_map(Self::parts)
+            .fold(Vec::new(), |mut all, part| {
+                if !all.iter().any(|known| std::ptr::eq(*known, part)) {
+                    all.push(part);
+                }
+                all
+            })
+    }
+
     /// The features that are part of the project, in a fixed order (the order their layers
     /// wrap the server and their parts appear in shared files).
     pub fn chosen(&self) -> Vec<ChosenFeature> {

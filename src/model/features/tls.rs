@@ -1,6 +1,7 @@
 //! `--tls`: whether the gRPC port speaks TLS (rustls; mTLS with a client CA).
 
-use super::Kind;
+use super::{Dependency, Kind, Part};
+use crate::model::settings::{SectionSpec, Setting, Value};
 
 /// `--tls`: whether the gRPC port speaks TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,13 @@ impl Kind for TlsKind {
         (Self::None, "none", "plaintext"),
     ];
     const NONE: Option<Self> = Some(Self::None);
+
+    fn part(self) -> Option<&'static Part> {
+        match self {
+            Self::Rustls => Some(&RUSTLS),
+            Self::None => None,
+        }
+    }
 }
 
 impl TlsKind {
@@ -42,3 +50,83 @@ pub(super) fn from_recorded(value: &toml::Value) -> anyhow::Result<TlsKind> {
         other => super::recorded(TlsKind::FEATURE, other),
     }
 }
+
+/// What `rustls` adds to the project.
+pub const RUSTLS: Part = Part {
+    modules: &[],
+    dependencies: &[Dependency::with_features("tonic", "0.14", &["tls-ring"])],
+    dev_dependencies: &[Dependency::plain("rcgen", "0.14")],
+    cargo_features: &[],
+    sections: &[
+        SectionSpec {
+            key: "tls",
+            rust_type: "TlsConfig",
+            doc: "TLS of the gRPC port, with client certificates (mTLS) when `client_ca_file` is set.",
+            settings: &[
+                Setting {
+                    key: "enabled",
+                    env: Some("TLS_ENABLED"),
+                    rust_type: "bool",
+                    default: Value::Bool(true),
+                    doc: "Whether the gRPC port speaks TLS; see README.md for making certificates",
+                },
+                Setting {
+                    key: "cert_file",
+                    env: Some("TLS_CERT_FILE"),
+                    rust_type: "String",
+                    default: Value::Str("certs/server.crt"),
+                    doc: "PEM certificate chain of the server",
+                },
+                Setting {
+                    key: "key_file",
+                    env: Some("TLS_KEY_FILE"),
+                    rust_type: "String",
+                    default: Value::Str("certs/server.key"),
+                    doc: "PEM private key of the server",
+                },
+                Setting {
+                    key: "client_ca_file",
+                    env: Some("TLS_CLIENT_CA_FILE"),
+                    rust_type: "String",
+                    default: Value::Str(""),
+                    doc: "PEM CA client certificates must chain to; set it to require them (mTLS)",
+                },
+            ],
+        },
+        SectionSpec {
+            key: "client.tls",
+            rust_type: "ClientTls",
+            doc: "TLS of the client, used for `https://` endpoints.",
+            settings: &[
+                Setting {
+                    key: "ca_file",
+                    env: None,
+                    rust_type: "String",
+                    default: Value::Str(""),
+                    doc: "PEM CA certificate(s) the server's certificate must chain to",
+                },
+                Setting {
+                    key: "cert_file",
+                    env: None,
+                    rust_type: "String",
+                    default: Value::Str(""),
+                    doc: "PEM client certificate, for servers that require one (mTLS)",
+                },
+                Setting {
+                    key: "key_file",
+                    env: None,
+                    rust_type: "String",
+                    default: Value::Str(""),
+                    doc: "PEM private key of the client certificate",
+                },
+                Setting {
+                    key: "domain",
+                    env: None,
+                    rust_type: "String",
+                    default: Value::Str(""),
+                    doc: "Name the server's certificate must carry (default: the endpoint's host)",
+                },
+            ],
+        },
+    ],
+};
