@@ -834,9 +834,8 @@ fn features_are_recorded_and_switched_with_gen_adding_dependencies_and_removing_
     assert!(!project.join("src/auth.rs").exists(), "no auth module");
     let lib = fs::read_to_string(project.join("src/lib.rs")).unwrap();
     assert!(!lib.contains("pub mod auth;"), "{lib}");
-    assert!(fs::read_to_string(project.join("src/main.rs"))
-        .unwrap()
-        .contains("init(&config.log, &config.tracing)"));
+    assert!(lib.contains("pub mod otlp;"), "tracing stays on: {lib}");
+    assert!(project.join("tests/tracing.rs").is_file());
     microframework()
         .current_dir(&project)
         .args(["check"])

@@ -8,6 +8,7 @@ mod support;
 use microframework::{
     commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
     input::ProtoInput,
+    model::features::Features,
     plan::templates::Templates,
     render::RenderedFile,
 };
@@ -83,5 +84,26 @@ fn generated_rust_is_rustfmt_clean_for_many_names() {
             let (_, files) = render_new_project(name, features, &templates).expect("renders");
             assert_rustfmt_clean(&format!("{name} with {label}"), &files);
         }
+    }
+}
+
+#[test]
+fn every_combination_of_features_is_rustfmt_clean() {
+    let templates = Templates::embedded().expect("templates parse");
+    let combinations = Features::all_combinations();
+    assert_eq!(combinations.len(), 16, "2 kinds of each of 4 features");
+    let fixture = &support::PROTO_FIXTURES[0];
+    let input = ProtoInput::from_files(&fixture.root_paths(), &fixture.include_paths())
+        .expect("fixture paths");
+    for features in combinations {
+        let (_, files) =
+            render_new_project("user-service", &features, &templates).expect("renders");
+        assert_rustfmt_clean(&format!("user-service with {}", features.label()), &files);
+        let (_, files) = render_proto_project(fixture.name, &input, &features, &templates)
+            .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));
+        assert_rustfmt_clean(
+            &format!("{} with {}", fixture.name, features.label()),
+            &files,
+        );
     }
 }

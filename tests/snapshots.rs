@@ -1,9 +1,31 @@
-//! Snapshots of the rendered default project: every file of `new user-service`, pinned.
-//! Review changes with `cargo insta review`.
+//! Snapshots of the rendered default project: every file of `new user-service`, pinned; the
+//! files of every feature's kinds; the shared files with every feature on; and which files
+//! each of the 16 combinations of features has. Review changes with `cargo insta review`.
 
 use microframework::{
-    commands::pipeline::render_new_project, model::features::Features, plan::templates::Templates,
+    commands::pipeline::render_new_project,
+    model::features::{AuthKind, Features, MonitoringKind, TlsKind, TracingKind},
+    plan::templates::Templates,
+    render::RenderedFile,
 };
+
+/// Every feature off.
+const NONE: Features = Features {
+    auth: AuthKind::None,
+    tls: TlsKind::None,
+    monitoring: MonitoringKind::None,
+    tracing: TracingKind::None,
+};
+
+fn render(features: &Features) -> Vec<RenderedFile> {
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) = render_new_project("user-service", features, &templates).expect("renders");
+    files
+}
+
+fn snapshot_name(prefix: &str, path: &str) -> String {
+    format!("{prefix}{}", path.replace(['/', '.'], "_"))
+}
 
 #[test]
 fn default_project_files() {
@@ -19,4 +41,95 @@ fn default_project_files() {
         let name = file.path.replace(['/', '.'], "_");
         insta::assert_snapshot!(name, &file.contents);
     }
+}
+
+#[test]
+fn each_feature_kind_brings_its_files() {
+    let bare: Vec<String> = render(&NONE).into_iter().map(|f| f.path).collect();
+    let kinds = [
+        (
+            "auth_jwt",
+            Features {
+                auth: AuthKind::Jwt,
+                ..NONE
+            },
+        ),
+        (
+            "tls_rustls",
+            Features {
+                tls: TlsKind::Rustls,
+                ..NONE
+            },
+        ),
+        (
+            "monitoring_prometheus",
+            Features {
+                monitoring: MonitoringKind::Prometheus,
+                ..NONE
+            },
+        ),
+        (
+            "tracing_otlp",
+            Features {
+                tracing: TracingKind::Otlp,
+                ..NONE
+            },
+        ),
+    ];
+    for (label, features) in kinds {
+        let own: Vec<RenderedFile> = render(&features)
+            .into_iter()
+            .filter(|file| !bare.contains(&file.path))
+            .collect();
+        assert!(!own.is_empty(), "{label} adds files");
+        for file in own {
+            insta::assert_snapshot!(
+                snapshot_name(&format!("{label}__"), &file.path),
+                &file.contents
+            );
+        }
+    }
+}
+
+#[test]
+fn shared_files_compose_every_feature() {
+    let every = Features {
+        auth: AuthKind::Jwt,
+        tls: TlsKind::Rustls,
+        monitoring: MonitoringKind::Prometheus,
+        tracing: TracingKind::Otlp,
+    };
+    let shared = [
+        "Cargo.toml",
+        "README.md",
+        "config/default.toml",
+        "src/client/mod.rs",
+        "src/client/resilience.rs",
+        "src/config.rs",
+        "src/lib.rs",
+        "src/main.rs",
+        "src/server.rs",
+        "src/telemetry.rs",
+        "tests/common/mod.rs",
+    ];
+    for (label, features) in [("every_feature__", every), ("no_feature__", NONE)] {
+        for file in render(&features)
+            .iter()
+            .filter(|f| shared.contains(&f.path.as_str()))
+        {
+            insta::assert_snapshot!(snapshot_name(label, &file.path), &file.contents);
+        }
+    }
+}
+
+#[test]
+fn the_files_of_every_combination() {
+    let listing: Vec<String> = Features::all_combinations()
+        .iter()
+        .map(|features| {
+            let paths: Vec<String> = render(features).into_iter().map(|f| f.path).collect();
+            format!("{}:\n  {}", features.label(), paths.join("\n  "))
+        })
+        .collect();
+    insta::assert_snapshot!("combinations", listing.join("\n"));
 }

@@ -25,18 +25,24 @@ pub fn list() -> anyhow::Result<()> {
         if let Some(Each::Service) = front.each {
             line.push_str(", once per service");
         }
-        if let Some((feature, kind)) = template
-            .name
-            .strip_prefix(FEATURES_DIR)
-            .and_then(|rest| rest.split_once('/'))
-            .map(|(feature, rest)| (feature, rest.split('/').next().unwrap_or_default()))
-        {
+        if let Some((feature, kind)) = feature_kind(&template.name) {
             line.push_str(&format!(", with {feature} = {kind}"));
         }
         if let Some(condition) = &front.when {
             line.push_str(&format!(", when {condition}"));
         }
         println!("{line})");
+    }
+    println!("Fragments (a feature's part of shared files, placed where a template loops over `fragments.<point>`):");
+    for fragment in templates.fragments() {
+        let mut line = format!(
+            "  {}{SUFFIX} -> fragments.{}",
+            fragment.name, fragment.point
+        );
+        if let Some((feature, kind)) = feature_kind(&fragment.name) {
+            line.push_str(&format!(" (with {feature} = {kind})"));
+        }
+        println!("{line}");
     }
     println!("Input templates (rendered into the proto a project starts from):");
     for (path, _) in embedded_sources()? {
@@ -45,6 +51,13 @@ pub fn list() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The feature and kind whose folder holds the template `name`, if a feature's.
+fn feature_kind(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix(FEATURES_DIR)?;
+    let (feature, rest) = rest.split_once('/')?;
+    Some((feature, rest.split('/').next().unwrap_or_default()))
 }
 
 /// `microframework templates export DIR`: writes every template into a new directory.

@@ -21,9 +21,7 @@ use crate::{
     },
     naming::{self, ResourceNames},
 };
-use features::{
-    AuthKind, ChosenFeature, Dependency, Features, MonitoringKind, Part, TlsKind, TracingKind,
-};
+use features::{ChosenFeature, Dependency, Features, Part};
 use settings::{build_sections, ConfigSection};
 
 /// The whole project, as the templates see it.
@@ -51,14 +49,6 @@ pub struct Project {
     pub features: BTreeMap<&'static str, &'static str>,
     /// The features that are part of the project, in the order their layers wrap the server.
     pub chosen: Vec<ChosenFeature>,
-    /// Whether calls need a JWT (`--auth jwt`).
-    pub auth: bool,
-    /// Whether the gRPC port speaks TLS (`--tls`).
-    pub tls: bool,
-    /// Whether Prometheus metrics are served (`--with-monitoring prometheus`).
-    pub metrics: bool,
-    /// Whether spans can be exported over OTLP (`--with-tracing otlp`).
-    pub otlp: bool,
     /// Every route the server answers (the application's, health's and reflection's), sorted
     /// by path, with its kind as go-grpc-prometheus names it.
     pub method_types: Vec<(String, &'static str)>,
@@ -372,10 +362,6 @@ pub fn build_project(
         ports,
         features: features.kinds(),
         chosen: features.chosen(),
-        auth: features.auth == AuthKind::Jwt,
-        tls: features.tls == TlsKind::Rustls,
-        metrics: features.monitoring == MonitoringKind::Prometheus,
-        otlp: features.tracing == TracingKind::Otlp,
         method_types,
         one_request_route,
         method_kinds,

@@ -165,6 +165,12 @@ impl TemplateContexts {
         })
     }
 
+    /// Adds `value` as `key` to every template's context.
+    pub fn insert(&mut self, key: &str, value: &impl serde::Serialize) {
+        self.whole.insert(key, value);
+        self.header.insert(key, value);
+    }
+
     /// The context for a template: the whole project, or one service of it.
     pub fn get(&self, service: Option<usize>) -> tera::Context {
         match service {

@@ -43,6 +43,30 @@ pub struct FrontMatter {
     pub when: Option<String>,
 }
 
+/// What a fragment's front matter says: the composition point of shared templates it goes
+/// into (`into = "server_layers"`), where a shared template places `fragments.<point>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentFront {
+    /// The composition point.
+    pub into: String,
+}
+
+/// A fragment: a feature's part of shared files, rendered when the feature is chosen.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    /// Tera name: the path under `templates/` without `.tera`.
+    pub name: String,
+    /// The composition point it goes into.
+    pub point: String,
+}
+
+/// A template's front matter: the file it produces, or the fragment it is.
+enum Front {
+    File(FrontMatter),
+    Fragment(FragmentFront),
+}
+
 /// Collections a template can be rendered for, one output file per item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +88,7 @@ pub struct ProjectTemplate {
 pub struct Templates {
     tera: Tera,
     project: Vec<ProjectTemplate>,
+    fragments: Vec<Fragment>,
     sources: TemplateSources,
 }
 
@@ -86,6 +111,7 @@ impl Templates {
         tera.autoescape_on(Vec::new());
         let mut named = Vec::new();
         let mut project = Vec::new();
+        let mut fragments = Vec::new();
         for (path, text) in files {
             let name = path.strip_suffix(SUFFIX).unwrap_or(path);
             match PROJECT_DIRS.iter().find(|dir| name.starts_with(*dir)) {
@@ -93,21 +119,30 @@ impl Templates {
                 Some(_) => {
                     let (front, body) =
                         split_front_matter(text).with_context(|| format!("template {path}"))?;
-                    project.push(ProjectTemplate {
-                        name: name.to_owned(),
-                        front,
-                    });
+                    match front {
+                        Front::File(front) => project.push(ProjectTemplate {
+                            name: name.to_owned(),
+                            front,
+                        }),
+                        Front::Fragment(front) => fragments.push(Fragment {
+                            name: name.to_owned(),
+                            point: front.into,
+                        }),
+                    }
                     named.push((name.to_owned(), body.to_owned()));
                 }
                 None => {}
             }
         }
+        check_points(&fragments, &named)?;
         tera.add_raw_templates(named)
             .map_err(|err| anyhow!("embedded templates: {}", tera_error(&err)))?;
         project.sort_by(|a, b| a.name.cmp(&b.name));
+        fragments.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
             tera,
             project,
+            fragments,
             sources: sources.clone(),
         })
     }
@@ -120,6 +155,11 @@ impl Templates {
     /// The template texts these were parsed from.
     pub fn sources(&self) -> &TemplateSources {
         &self.sources
+    }
+
+    /// The fragments, sorted by name.
+    pub fn fragments(&self) -> &[Fragment] {
+        &self.fragments
     }
 
     /// The project templates, sorted by name.
@@ -149,14 +189,51 @@ fn is_partial(name: &str) -> bool {
         .is_some_and(|file| file.starts_with('_'))
 }
 
-fn split_front_matter(text: &str) -> anyhow::Result<(FrontMatter, &str)> {
+/// Every fragment's point must be placed by some template, or the fragment would vanish.
+fn check_points(fragments: &[Fragment], templates: &[(String, String)]) -> anyhow::Result<()> {
+    for fragment in fragments {
+        let placed = format!("fragments.{}", fragment.point);
+        if !templates.iter().any(|(_, body)| body.contains(&placed)) {
+            let mut points: Vec<&str> = templates
+                .iter()
+                .flat_map(|(_, body)| {
+                    body.match_indices("fragments.")
+                        .map(|(at, _)| &body[at + 10..])
+                })
+                .map(|rest| {
+                    let end = rest
+                        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len());
+                    &rest[..end]
+                })
+                .collect();
+            points.sort_unstable();
+            points.dedup();
+            bail!(
+                "template {}{SUFFIX}: no template places `into = \"{}\"`; the composition points are: {}",
+                fragment.name,
+                fragment.point,
+                points.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn split_front_matter(text: &str) -> anyhow::Result<(Front, &str)> {
     let Some(rest) = text.strip_prefix(FENCE).and_then(|r| r.strip_prefix('\n')) else {
         bail!("a project template must start with `{FENCE}` front matter");
     };
     let Some(end) = rest.find(&format!("\n{FENCE}\n")) else {
         bail!("front matter is not closed by `{FENCE}`");
     };
-    let front = toml::from_str(&rest[..end]).context("invalid front matter")?;
+    let raw = &rest[..end];
+    let table: toml::Table = toml::from_str(raw).context("invalid front matter")?;
+    let front = if table.contains_key("into") {
+        Front::Fragment(toml::from_str(raw).context("invalid front matter of a fragment")?)
+    } else {
+        Front::File(toml::from_str(raw).context("invalid front matter")?)
+    };
     Ok((front, &rest[end + FENCE.len() + 2..]))
 }
 
@@ -198,9 +275,32 @@ mod tests {
         let (front, body) =
             split_front_matter("+++\nto = \"a.rs\"\nowner = \"tool\"\n+++\nfn main() {}\n")
                 .expect("valid");
+        let Front::File(front) = front else {
+            panic!("a file's front matter")
+        };
         assert_eq!(front.to, "a.rs");
         assert_eq!(front.owner, Ownership::ToolOwned);
         assert_eq!(body, "fn main() {}\n");
+        let (front, _) =
+            split_front_matter("+++\ninto = \"server_layers\"\n+++\nx\n").expect("valid");
+        assert!(matches!(front, Front::Fragment(f) if f.into == "server_layers"));
+    }
+
+    #[test]
+    fn a_fragment_for_a_point_no_template_places_is_refused() {
+        let fragments = [Fragment {
+            name: "features/a/b/into/x.rs".into(),
+            point: "sever_layers".into(),
+        }];
+        let templates = [(
+            "base/src/server.rs".to_owned(),
+            "{% for f in fragments.server_layers %}{% endfor %}".to_owned(),
+        )];
+        let err = check_points(&fragments, &templates)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("into = \"sever_layers\""), "{err}");
+        assert!(err.ends_with("points are: server_layers"), "{err}");
     }
 
     #[test]

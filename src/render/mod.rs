@@ -2,6 +2,8 @@
 
 pub mod record;
 
+use std::collections::BTreeMap;
+
 use crate::{
     model::Project,
     plan::{templates::Templates, Ownership, Plan, Source, TemplateContexts, GENERATED_HEADER},
@@ -24,7 +26,9 @@ pub fn render_project(
     project: &Project,
     templates: &Templates,
 ) -> anyhow::Result<Vec<RenderedFile>> {
-    let contexts = TemplateContexts::new(project)?;
+    let mut contexts = TemplateContexts::new(project)?;
+    let fragments = render_fragments(project, templates, &contexts)?;
+    contexts.insert("fragments", &fragments);
     plan.files
         .iter()
         .map(|file| {
@@ -45,6 +49,36 @@ pub fn render_project(
             })
         })
         .collect()
+}
+
+/// Each composition point's fragments, rendered: those of the chosen features, in the order
+/// of `Project::chosen`, each without its final line break. Every point any feature can fill
+/// is present, so a shared template loops over it whatever is chosen.
+pub fn render_fragments(
+    project: &Project,
+    templates: &Templates,
+    contexts: &TemplateContexts,
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut points: BTreeMap<String, Vec<String>> = templates
+        .fragments()
+        .iter()
+        .map(|fragment| (fragment.point.clone(), Vec::new()))
+        .collect();
+    let context = contexts.get(None);
+    for chosen in &project.chosen {
+        let dir = chosen.template_dir();
+        for fragment in templates
+            .fragments()
+            .iter()
+            .filter(|fragment| fragment.name.starts_with(&dir))
+        {
+            let text = templates.render(&fragment.name, &context)?;
+            if let Some(slot) = points.get_mut(&fragment.point) {
+                slot.push(text.trim_end_matches('\n').to_owned());
+            }
+        }
+    }
+    Ok(points)
 }
 
 /// The "do not edit" header in the comment syntax of the file at `path`.

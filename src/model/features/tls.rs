@@ -53,7 +53,7 @@ pub(super) fn from_recorded(value: &toml::Value) -> anyhow::Result<TlsKind> {
 
 /// What `rustls` adds to the project.
 pub const RUSTLS: Part = Part {
-    modules: &[],
+    modules: &["tls"],
     dependencies: &[Dependency::with_features("tonic", "0.14", &["tls-ring"])],
     dev_dependencies: &[Dependency::plain("rcgen", "0.14")],
     cargo_features: &[],

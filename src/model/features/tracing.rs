@@ -34,7 +34,7 @@ impl Kind for TracingKind {
 
 /// What `otlp` adds to the project.
 pub const OTLP: Part = Part {
-    modules: &[],
+    modules: &["otlp"],
     dependencies: &[
         Dependency {
             optional: true,
