@@ -723,3 +723,22 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
         &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
     );
 }
+
+#[test]
+#[ignore = "compiles generated projects with other features; run by scripts/test"]
+fn each_feature_switched_off_alone_compiles_and_passes_its_tests() {
+    let work = tempfile::tempdir().unwrap();
+    // TLS and OTLP export are off by default: the all-on test above switches them on.
+    for (name, flags) in [
+        ("open-service", ["--auth", "none"]),
+        ("unmetered-service", ["--with-monitoring", "none"]),
+    ] {
+        let project = generate(work.path(), name, &flags.map(str::to_owned));
+        cargo(&project, &["test", "--quiet"]);
+        cargo(
+            &project,
+            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+        );
+        cargo(&project, &["fmt", "--check"]);
+    }
+}
