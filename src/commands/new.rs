@@ -25,12 +25,7 @@ pub fn run(args: &NewArgs, verbosity: Verbosity) -> anyhow::Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    let services: Vec<String> = project
-        .services
-        .iter()
-        .map(|s| s.full_name.clone())
-        .collect();
-    report::new_project_summary(verbosity, &target, &project.name, &files, &services);
+    report::new_project_summary(verbosity, &target, &project, &files);
     if verbosity != Verbosity::Quiet {
         eprintln!("Done in {} ms.", started.elapsed().as_millis());
     }
