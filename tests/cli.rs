@@ -489,46 +489,36 @@ fn exported_templates_override_the_built_in_ones_file_by_file() {
         .stderr(predicate::str::contains("not empty"));
 }
 
-#[test]
-fn an_override_that_matches_no_template_is_refused() {
+/// Runs `new user-service --templates overrides` with one override at `relative` (under
+/// `overrides/`), expecting the refusal; checks that nothing was written.
+fn refused_override(relative: &str) -> assert_cmd::assert::Assert {
     let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("overrides/project/src");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        dir.join("mian.rs.tera"),
-        "+++\nto = \"x\"\nowner = \"tool\"\n+++\n",
-    )
-    .unwrap();
-    microframework()
+    let path = work.path().join("overrides").join(relative);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, "+++\nto = \"x\"\nowner = \"tool\"\n+++\n").unwrap();
+    let refused = microframework()
         .current_dir(work.path())
         .args(["new", "user-service", "--templates", "overrides"])
         .assert()
-        .code(1)
+        .code(1);
+    assert!(!work.path().join("user-service").exists());
+    refused
+}
+
+#[test]
+fn an_override_that_matches_no_template_is_refused() {
+    refused_override("base/src/mian.rs.tera")
         .stderr(predicate::str::contains("mian.rs.tera"))
         .stderr(predicate::str::contains("templates list"));
-    assert!(!work.path().join("user-service").exists());
 }
 
 #[test]
 fn an_override_at_a_path_of_an_earlier_version_names_the_new_path() {
-    let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("overrides/project/src");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        dir.join("auth.rs.tera"),
-        "+++\nto = \"x\"\nowner = \"tool\"\n+++\n",
-    )
-    .unwrap();
-    microframework()
-        .current_dir(work.path())
-        .args(["new", "user-service", "--templates", "overrides"])
-        .assert()
-        .code(1)
+    refused_override("project/src/auth.rs.tera")
         .stderr(predicate::str::contains("project/src/auth.rs.tera"))
         .stderr(predicate::str::contains(
             "moved to features/auth/jwt/src/auth.rs.tera",
         ));
-    assert!(!work.path().join("user-service").exists());
 }
 
 #[test]
