@@ -203,6 +203,8 @@ fn start_server_with(project: &Project, name: &str, env: &[(&str, &Path)]) -> (S
             "e2e",
             "--role",
             "admin",
+            "--role",
+            "user:write",
             "--ttl",
             "600",
         ])
@@ -476,10 +478,70 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         exit.status
     );
 
+    // The binary is a command-line program: help and version on it and each subcommand, and
+    // a failure is one `error:` paragraph, never a backtrace, even with RUST_BACKTRACE set.
+    let binary = shared_target_dir().join("debug/user-service");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(&binary)
+            .args(args)
+            .current_dir(&project)
+            .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
+            .output()
+            .expect("the binary runs")
+    };
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["token", "--help"],
+        &["serve", "--help"],
+    ] {
+        let output = run(args, &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(!stdout.trim().is_empty(), "{args:?} prints something");
+    }
+    let help = String::from_utf8_lossy(&run(&["token", "--help"], &[]).stdout).into_owned();
+    assert!(
+        help.contains("--subject") && help.contains("--ttl"),
+        "{help}"
+    );
+    let version = String::from_utf8_lossy(&run(&["--version"], &[]).stdout).into_owned();
+    assert!(version.starts_with("user-service "), "{version}");
+    for (args, env, says) in [
+        (&["token", "--bogus"][..], &[][..], "--bogus"),
+        (
+            &["token", "--subject", "ada"],
+            &[("JWT_SECRET", "short")][..],
+            "at least 32",
+        ),
+        (&["serve"], &[("GRPC_PORT", "not-a-port")][..], "GRPC_PORT"),
+    ] {
+        let output = run(args, env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} {env:?} fails");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("Stack backtrace") && !stderr.contains("stack backtrace"),
+            "{stderr}"
+        );
+        assert!(
+            stderr
+                .lines()
+                .filter(|line| line.starts_with("error"))
+                .count()
+                == 1,
+            "{stderr}"
+        );
+    }
+
     // In production the development JWT secret is refused before anything is served.
-    let mut production = Command::new(shared_target_dir().join("debug/user-service"))
+    let mut production = Command::new(&binary)
         .current_dir(&project)
-        .env("APP_ENV", "production")
+        .env("APP_ENV", "staging")
         .env("GRPC_PORT", free_port().to_string())
         .env("METRICS_PORT", free_port().to_string())
         .stdout(Stdio::null())

@@ -20,6 +20,7 @@ pub const BASE: Part = Part {
     ],
     dependencies: &[
         Dependency::plain("anyhow", "1"),
+        Dependency::with_features("clap", "4", &["derive"]),
         Dependency::plain("http", "1"),
         Dependency::plain("http-body", "1"),
         Dependency::plain("http-body-util", "0.1"),
@@ -34,7 +35,7 @@ pub const BASE: Part = Part {
         ),
         Dependency::with_features("tokio-stream", "0.1", &["net"]),
         Dependency::plain("toml", "0.9"),
-        Dependency::with_features("tonic", "0.14", &["gzip"]),
+        Dependency::with_features("tonic", "0.14.3", &["gzip"]),
         Dependency::plain("tonic-health", "0.14"),
         Dependency::plain("tonic-prost", "0.14"),
         Dependency::plain("tonic-reflection", "0.14"),
@@ -61,7 +62,7 @@ const SECTIONS: &[SectionSpec] = &[
             env: Some("APP_ENV"),
             rust_type: "String",
             default: Value::Str("development"),
-            doc: "`production` refuses development settings such as the default JWT secret",
+            doc: "`development` and `test` accept development settings (the shipped JWT secret, auth off); any other name is production",
         }],
     },
     SectionSpec {
@@ -147,6 +148,18 @@ const SECTIONS: &[SectionSpec] = &[
                 doc: "Whether responses are gzip-compressed for clients that accept it (requests always may be)",
             },
         ],
+    },
+    SectionSpec {
+        key: "reflection",
+        rust_type: "ReflectionConfig",
+        doc: "gRPC server reflection (what grpcurl and Postman use to list and call methods).",
+        settings: &[Setting {
+            key: "enabled",
+            env: Some("REFLECTION_ENABLED"),
+            rust_type: "bool",
+            default: Value::Bool(true),
+            doc: "Whether reflection is served; it tells any caller every method and message, so production may turn it off",
+        }],
     },
     SectionSpec {
         key: "log",
@@ -282,3 +295,24 @@ const SECTIONS: &[SectionSpec] = &[
         ],
     },
 ];
+
+/// What projects with resources the tool implements (the default service, spec resources)
+/// add: the `store` module and its limits.
+pub const STORE: Part = Part {
+    modules: &["store"],
+    dependencies: &[],
+    dev_dependencies: &[],
+    cargo_features: &[],
+    sections: &[SectionSpec {
+        key: "store",
+        rust_type: "StoreConfig",
+        doc: "The in-memory stores of the resources.",
+        settings: &[Setting {
+            key: "max_records",
+            env: Some("STORE_MAX_RECORDS"),
+            rust_type: "usize",
+            default: Value::Number("100000"),
+            doc: "Most records each resource keeps; creating more answers RESOURCE_EXHAUSTED",
+        }],
+    }],
+};

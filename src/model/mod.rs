@@ -45,6 +45,14 @@ pub struct Project {
     pub has_stubs: bool,
     /// Whether any service is implemented from a spec (over `store::memory`).
     pub has_spec_resources: bool,
+    /// Whether tonic-health serves `grpc.health.v1.Health` (false when the proto defines it).
+    pub builtin_health: bool,
+    /// Whether tonic-reflection serves `grpc.reflection.v1.ServerReflection`.
+    pub builtin_reflection_v1: bool,
+    /// Whether tonic-reflection serves `grpc.reflection.v1alpha.ServerReflection`.
+    pub builtin_reflection_v1alpha: bool,
+    /// Roles the write methods of resource services need by default.
+    pub role_rules: Vec<RoleRule>,
     /// The kind chosen of each feature, by feature name (`project.features.auth == "jwt"`).
     pub features: BTreeMap<&'static str, &'static str>,
     /// The features that are part of the project, in the order their layers wrap the server.
@@ -154,6 +162,43 @@ pub struct Service {
     pub spec_resources: Vec<ResourceSpec>,
     /// The operations offered by any of `spec_resources`.
     pub spec_operations: Vec<String>,
+}
+
+/// A method and the role (or scope) its callers need unless the configuration says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleRule {
+    /// gRPC route: `/user.v1.UserService/DeleteUser`.
+    pub route: String,
+    /// The role: `user:write`.
+    pub role: String,
+}
+
+/// The write methods (`Create*`, `Update*`, `Delete*`) of the services the tool implements, each
+/// needing the `<resource>:write` role.
+fn role_rules(services: &[Service]) -> Vec<RoleRule> {
+    let mut rules: Vec<RoleRule> = services
+        .iter()
+        .filter(|s| s.resource.is_some() || !s.spec_resources.is_empty())
+        .flat_map(|s| &s.methods)
+        .filter(|m| m.kind == MethodKind::Unary)
+        .filter_map(|m| {
+            let resource = ["Create", "Update", "Delete"]
+                .iter()
+                .find_map(|verb| m.name.strip_prefix(verb))
+                .filter(|rest| !rest.is_empty())?;
+            Some(RoleRule {
+                route: m.route.clone(),
+                role: format!("{}:write", resource.to_snake_case()),
+            })
+        })
+        .collect();
+    rules.sort_by(|a, b| a.route.cmp(&b.route));
+    rules
+}
+
+/// Whether the application itself defines the service `full_name`.
+fn defines(services: &[Service], full_name: &str) -> bool {
+    services.iter().any(|s| s.full_name == full_name)
 }
 
 /// How a method streams.
@@ -307,20 +352,19 @@ pub fn build_project(
         .filter(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming))
         .map(|m| m.route.clone())
         .min();
+    let has_resources = services
+        .iter()
+        .any(|s| s.resource.is_some() || !s.spec_resources.is_empty());
     let parts: Vec<&Part> = std::iter::once(&base::BASE)
+        .chain(has_resources.then_some(&base::STORE))
         .chain(features.parts())
         .collect();
     let mut modules: Vec<&'static str> = parts.iter().flat_map(|p| p.modules).copied().collect();
-    if services
-        .iter()
-        .any(|s| s.resource.is_some() || !s.spec_resources.is_empty())
-    {
-        modules.push("store");
-    }
     modules.sort_unstable();
     let sections: Vec<_> = parts.iter().flat_map(|p| p.sections).copied().collect();
     let service_names: Vec<String> = services.iter().map(|s| s.full_name.clone()).collect();
-    let config_sections = build_sections(&sections, &service_names);
+    let role_rules = role_rules(&services);
+    let config_sections = build_sections(&sections, &service_names, &role_rules);
     let ports = config_sections
         .iter()
         .flat_map(|section| {
@@ -368,10 +412,12 @@ pub fn build_project(
         has_stubs: services
             .iter()
             .any(|s| s.resource.is_none() && s.spec_resources.is_empty()),
-        has_resources: services
-            .iter()
-            .any(|s| s.resource.is_some() || !s.spec_resources.is_empty()),
+        has_resources,
         has_spec_resources: services.iter().any(|s| !s.spec_resources.is_empty()),
+        builtin_health: !defines(&services, "grpc.health.v1.Health"),
+        builtin_reflection_v1: !defines(&services, "grpc.reflection.v1.ServerReflection"),
+        builtin_reflection_v1alpha: !defines(&services, "grpc.reflection.v1alpha.ServerReflection"),
+        role_rules,
         name: name.to_owned(),
         crate_name: naming::crate_name(name),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),

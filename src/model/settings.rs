@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use super::RoleRule;
+
 /// A section of the configuration: `[grpc]`, `[client.retry]`, or the root (key `""`).
 #[derive(Debug, Clone, Copy)]
 pub struct SectionSpec {
@@ -126,7 +128,11 @@ const ARRAY_WIDTH: usize = 60;
 
 /// Builds the sections the templates render from the declared ones, each placed after its
 /// parent; `services` are the application's full service names, for table examples.
-pub fn build_sections(specs: &[SectionSpec], services: &[String]) -> Vec<ConfigSection> {
+pub fn build_sections(
+    specs: &[SectionSpec],
+    services: &[String],
+    role_rules: &[RoleRule],
+) -> Vec<ConfigSection> {
     let mut ordered = Vec::new();
     place(specs, "", &mut ordered);
     ordered
@@ -144,7 +150,7 @@ pub fn build_sections(specs: &[SectionSpec], services: &[String]) -> Vec<ConfigS
             let settings: Vec<ConfigSetting> = spec
                 .settings
                 .iter()
-                .map(|setting| build_setting(spec.key, setting, services))
+                .map(|setting| build_setting(spec.key, setting, services, role_rules))
                 .collect();
             let body: Vec<String> = settings
                 .iter()
@@ -191,7 +197,12 @@ fn last_segment(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
-fn build_setting(section: &str, setting: &Setting, services: &[String]) -> ConfigSetting {
+fn build_setting(
+    section: &str,
+    setting: &Setting,
+    services: &[String],
+    role_rules: &[RoleRule],
+) -> ConfigSetting {
     let path = if section.is_empty() {
         setting.key.to_owned()
     } else {
@@ -227,10 +238,15 @@ fn build_setting(section: &str, setting: &Setting, services: &[String]) -> Confi
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        Value::RoleTable => (
+        Value::RoleTable if role_rules.is_empty() => (
             "std::collections::BTreeMap::new()".to_owned(),
             String::new(),
             String::new(),
+        ),
+        Value::RoleTable => (
+            "crate::auth::default_method_roles()".to_owned(),
+            String::new(),
+            "the `<resource>:write` role for write methods".to_owned(),
         ),
         Value::Variant(variant, name) => (
             format!("{}::{variant}", setting.rust_type),
@@ -243,9 +259,14 @@ fn build_setting(section: &str, setting: &Setting, services: &[String]) -> Confi
     };
     let is_table = matches!(setting.default, Value::RoleTable);
     let examples = if is_table {
-        services
+        role_rules
             .iter()
-            .map(|service| format!("# \"/{service}/\" = [\"admin\"]"))
+            .map(|rule| format!("\"{}\" = [\"{}\"]", rule.route, rule.role))
+            .chain(
+                services
+                    .iter()
+                    .map(|service| format!("# \"/{service}/\" = [\"admin\"]")),
+            )
             .collect()
     } else {
         Vec::new()
@@ -257,14 +278,11 @@ fn build_setting(section: &str, setting: &Setting, services: &[String]) -> Confi
         arguments.len() <= ARRAY_WIDTH
             && "        override_from(".len() + arguments.len() + ")?;".len() <= MAX_WIDTH
     });
-    let is_type_default = matches!(
-        setting.default,
-        Value::Str("")
-            | Value::Bool(false)
-            | Value::Strings([])
-            | Value::RoleTable
-            | Value::Number("0")
-    );
+    let is_type_default = (is_table && role_rules.is_empty())
+        || matches!(
+            setting.default,
+            Value::Str("") | Value::Bool(false) | Value::Strings([]) | Value::Number("0")
+        );
     ConfigSetting {
         key: setting.key.to_owned(),
         rust_type: setting.rust_type.to_owned(),
@@ -345,7 +363,7 @@ mod tests {
 
     #[test]
     fn sections_come_after_their_parents_and_know_their_children() {
-        let sections = build_sections(SECTIONS, &[]);
+        let sections = build_sections(SECTIONS, &[], &[]);
         let keys: Vec<_> = sections.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["", "client", "client.retry"]);
         assert_eq!(sections[0].children[0].field, "client");
@@ -357,7 +375,7 @@ mod tests {
 
     #[test]
     fn one_declaration_gives_rust_toml_and_readme_defaults() {
-        let sections = build_sections(SECTIONS, &[]);
+        let sections = build_sections(SECTIONS, &[], &[]);
         let list = &sections[1].settings[0];
         assert_eq!(
             list.toml_default,

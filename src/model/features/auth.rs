@@ -54,6 +54,13 @@ pub const JWT: Part = Part {
                 doc: "Whether calls need a JWT bearer token; health and reflection never do",
             },
             Setting {
+                key: "allow_disabled",
+                env: Some("AUTH_ALLOW_DISABLED"),
+                rust_type: "bool",
+                default: Value::Bool(false),
+                doc: "Lets `enabled = false` start outside development, when a mesh or gateway authenticates calls",
+            },
+            Setting {
                 key: "algorithm",
                 env: Some("JWT_ALGORITHM"),
                 rust_type: "String",
@@ -66,10 +73,10 @@ pub const JWT: Part = Part {
                 rust_type: "String",
                 default: Value::Expression(
                     "crate::auth::DEVELOPMENT_SECRET.to_owned()",
-                    "\"development-secret-change-me\"",
+                    "\"development-only-secret-never-use-in-production\"",
                     "development secret",
                 ),
-                doc: "The HS256 secret; the development one is refused with `APP_ENV=production`",
+                doc: "The HS256 secret, at least 32 bytes; the development one works only in development",
             },
             Setting {
                 key: "secret_file",
@@ -104,14 +111,14 @@ pub const JWT: Part = Part {
                 env: Some("JWT_ISSUER"),
                 rust_type: "String",
                 default: Value::Str(""),
-                doc: "Required `iss` claim, if set",
+                doc: "Required `iss` claim; must be set outside development with a public key or JWKS",
             },
             Setting {
                 key: "audience",
                 env: Some("JWT_AUDIENCE"),
                 rust_type: "String",
                 default: Value::Str(""),
-                doc: "Required `aud` claim, if set",
+                doc: "Required `aud` claim; must be set outside development with a public key or JWKS",
             },
             Setting {
                 key: "leeway_secs",

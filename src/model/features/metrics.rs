@@ -71,6 +71,20 @@ pub const PROMETHEUS: Part = Part {
                 default: Value::Number("9090"),
                 doc: "Port `/metrics` listens on; 0 picks a free port",
             },
+            Setting {
+                key: "header_timeout_ms",
+                env: Some("METRICS_HEADER_TIMEOUT_MS"),
+                rust_type: "u64",
+                default: Value::Number("5000"),
+                doc: "A connection that has not sent a whole request head in this many milliseconds is closed (slowloris)",
+            },
+            Setting {
+                key: "max_connections",
+                env: Some("METRICS_MAX_CONNECTIONS"),
+                rust_type: "usize",
+                default: Value::Number("16"),
+                doc: "Most `/metrics` connections served at once; more wait in the listen queue",
+            },
         ],
     }],
 };
