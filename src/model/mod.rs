@@ -196,6 +196,28 @@ fn role_rules(services: &[Service]) -> Vec<RoleRule> {
     rules
 }
 
+/// The routes of the methods of the services the tool implements that only read (`Get*`,
+/// `List*`, `Stream*`), and health's `Check` when tonic-health serves it: safe to retry.
+fn read_methods(services: &[Service], builtin_health: bool) -> Vec<String> {
+    let mut routes: Vec<String> = services
+        .iter()
+        .filter(|s| s.resource.is_some() || !s.spec_resources.is_empty())
+        .flat_map(|s| &s.methods)
+        .filter(|m| matches!(m.kind, MethodKind::Unary | MethodKind::ServerStreaming))
+        .filter(|m| {
+            ["Get", "List", "Stream"]
+                .iter()
+                .any(|verb| m.name.starts_with(verb))
+        })
+        .map(|m| m.route.clone())
+        .collect();
+    if builtin_health {
+        routes.push("/grpc.health.v1.Health/Check".to_owned());
+    }
+    routes.sort();
+    routes
+}
+
 /// Whether the application itself defines the service `full_name`.
 fn defines(services: &[Service], full_name: &str) -> bool {
     services.iter().any(|s| s.full_name == full_name)
@@ -364,7 +386,9 @@ pub fn build_project(
     let sections: Vec<_> = parts.iter().flat_map(|p| p.sections).copied().collect();
     let service_names: Vec<String> = services.iter().map(|s| s.full_name.clone()).collect();
     let role_rules = role_rules(&services);
-    let config_sections = build_sections(&sections, &service_names, &role_rules);
+    let builtin_health = !defines(&services, "grpc.health.v1.Health");
+    let read_methods = read_methods(&services, builtin_health);
+    let config_sections = build_sections(&sections, &service_names, &role_rules, &read_methods);
     let ports = config_sections
         .iter()
         .flat_map(|section| {
@@ -414,7 +438,7 @@ pub fn build_project(
             .any(|s| s.resource.is_none() && s.spec_resources.is_empty()),
         has_resources,
         has_spec_resources: services.iter().any(|s| !s.spec_resources.is_empty()),
-        builtin_health: !defines(&services, "grpc.health.v1.Health"),
+        builtin_health,
         builtin_reflection_v1: !defines(&services, "grpc.reflection.v1.ServerReflection"),
         builtin_reflection_v1alpha: !defines(&services, "grpc.reflection.v1alpha.ServerReflection"),
         role_rules,

@@ -46,6 +46,9 @@ pub enum Value {
     Bool(bool),
     /// A list of strings.
     Strings(&'static [&'static str]),
+    /// The routes of the methods the tool implements that only read (`Get*`, `List*`,
+    /// `Stream*`) and health's `Check`: safe to repeat.
+    ReadMethods,
     /// An empty table of string lists, given as `[section.key]`; the README and
     /// `config/default.toml` show an example entry per application service.
     RoleTable,
@@ -132,6 +135,7 @@ pub fn build_sections(
     specs: &[SectionSpec],
     services: &[String],
     role_rules: &[RoleRule],
+    read_methods: &[String],
 ) -> Vec<ConfigSection> {
     let mut ordered = Vec::new();
     place(specs, "", &mut ordered);
@@ -150,7 +154,7 @@ pub fn build_sections(
             let settings: Vec<ConfigSetting> = spec
                 .settings
                 .iter()
-                .map(|setting| build_setting(spec.key, setting, services, role_rules))
+                .map(|setting| build_setting(spec.key, setting, services, role_rules, read_methods))
                 .collect();
             let body: Vec<String> = settings
                 .iter()
@@ -202,7 +206,14 @@ fn build_setting(
     setting: &Setting,
     services: &[String],
     role_rules: &[RoleRule],
+    read_methods: &[String],
 ) -> ConfigSetting {
+    let read_methods: Vec<&str> = read_methods.iter().map(String::as_str).collect();
+    let items: &[&str] = match setting.default {
+        Value::ReadMethods => &read_methods,
+        Value::Strings(items) => items,
+        _ => &[],
+    };
     let path = if section.is_empty() {
         setting.key.to_owned()
     } else {
@@ -221,17 +232,12 @@ fn build_setting(
             format!("`{literal}`"),
         ),
         Value::Bool(on) => (on.to_string(), on.to_string(), format!("`{on}`")),
-        Value::Strings([]) => ("Vec::new()".to_owned(), "[]".to_owned(), String::new()),
-        Value::Strings(items) => (
+        Value::Strings(_) | Value::ReadMethods if items.is_empty() => {
+            ("Vec::new()".to_owned(), "[]".to_owned(), String::new())
+        }
+        Value::Strings(_) | Value::ReadMethods => (
             string_vec(items, setting.key),
-            format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(|i| quoted(i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            toml_array(items, setting.key),
             items
                 .iter()
                 .map(|i| format!("`{i}`"))
@@ -281,8 +287,9 @@ fn build_setting(
     let is_type_default = (is_table && role_rules.is_empty())
         || matches!(
             setting.default,
-            Value::Str("") | Value::Bool(false) | Value::Strings([]) | Value::Number("0")
-        );
+            Value::Str("") | Value::Bool(false) | Value::Number("0")
+        )
+        || (matches!(setting.default, Value::Strings(_) | Value::ReadMethods) && items.is_empty());
     ConfigSetting {
         key: setting.key.to_owned(),
         rust_type: setting.rust_type.to_owned(),
@@ -312,11 +319,34 @@ fn string_vec(items: &[&str], key: &str) -> String {
         return format!("vec![{one_line}]");
     }
     let mut text = String::from("vec![\n");
-    for item in &owned {
-        text.push_str(&format!("                {item},\n"));
+    for item in items {
+        // rustfmt moves `.to_owned()` to a line of its own when the item does not fit.
+        let literal = quoted(item);
+        if 16 + literal.len() + ".to_owned(),".len() <= MAX_WIDTH {
+            text.push_str(&format!("                {literal}.to_owned(),\n"));
+        } else {
+            text.push_str(&format!(
+                "                {literal}\n                    .to_owned(),\n"
+            ));
+        }
     }
     text.push_str("            ]");
     text
+}
+
+/// A TOML array of strings: on one line when `key = [...]` fits in [`MAX_WIDTH`], else one
+/// item per line.
+fn toml_array(items: &[&str], key: &str) -> String {
+    let quoted_items: Vec<String> = items.iter().map(|item| quoted(item)).collect();
+    let one_line = format!("[{}]", quoted_items.join(", "));
+    if key.len() + " = ".len() + one_line.len() <= MAX_WIDTH {
+        return one_line;
+    }
+    let lines: String = quoted_items
+        .iter()
+        .map(|item| format!("    {item},\n"))
+        .collect();
+    format!("[\n{lines}]")
 }
 
 /// A string as a Rust and TOML literal (the two agree for the characters used here).
@@ -363,7 +393,7 @@ mod tests {
 
     #[test]
     fn sections_come_after_their_parents_and_know_their_children() {
-        let sections = build_sections(SECTIONS, &[], &[]);
+        let sections = build_sections(SECTIONS, &[], &[], &[]);
         let keys: Vec<_> = sections.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["", "client", "client.retry"]);
         assert_eq!(sections[0].children[0].field, "client");
@@ -375,7 +405,7 @@ mod tests {
 
     #[test]
     fn one_declaration_gives_rust_toml_and_readme_defaults() {
-        let sections = build_sections(SECTIONS, &[], &[]);
+        let sections = build_sections(SECTIONS, &[], &[], &[]);
         let list = &sections[1].settings[0];
         assert_eq!(
             list.toml_default,
