@@ -52,6 +52,33 @@ pub fn rust_ident(word: &str) -> String {
     }
 }
 
+/// Names of files the generated project itself keeps beside the per-service modules: in
+/// `tests/` (the base's and the features' tests, and `common/`) and `src/services/`.
+const TAKEN_MODULE_NAMES: &[&str] = &[
+    "auth",
+    "common",
+    "health_reflection",
+    "metrics",
+    "middleware",
+    "tls",
+    "tracing",
+];
+
+/// A service's module and file name from its snake-case name: a Rust keyword, or a name the
+/// project's own modules and tests already use, gets a trailing underscore (`type_`, `mod_`,
+/// `auth_`). A raw identifier cannot name a module file (`mod r#type;` looks for `type.rs`),
+/// and `mod.rs` is the services' own module.
+pub fn module_name(snake: &str) -> String {
+    if is_rust_keyword(snake)
+        || NON_RAW_KEYWORDS.contains(&snake)
+        || TAKEN_MODULE_NAMES.contains(&snake)
+    {
+        format!("{snake}_")
+    } else {
+        snake.to_owned()
+    }
+}
+
 /// tonic-build's snake case for module names (`HTTPService` -> `h_t_t_p_service`): an
 /// underscore before every uppercase letter that follows another character.
 pub fn tonic_snake_case(name: &str) -> String {
@@ -203,6 +230,23 @@ pub fn pluralize(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn module_names_are_file_names_without_keywords_or_taken_names() {
+        assert_eq!(module_name("user_service"), "user_service");
+        for (snake, module) in [
+            ("type", "type_"),
+            ("fn", "fn_"),
+            ("mod", "mod_"),
+            ("self", "self_"),
+            ("crate", "crate_"),
+            ("gen", "gen_"),
+            ("middleware", "middleware_"),
+            ("common", "common_"),
+        ] {
+            assert_eq!(module_name(snake), module);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -266,6 +266,26 @@ fn a_file_without_services_says_so_and_suggests_include_dirs() {
 }
 
 #[test]
+fn a_proto_defining_reflection_or_an_odd_health_service_is_refused() {
+    let proto = bad_proto("own_reflection.proto");
+    assert_bad_proto(
+        &proto,
+        &[],
+        &[
+            &format!("{proto}:8:1:"),
+            "`grpc.reflection.v1.ServerReflection`",
+            "reflection.enabled",
+        ],
+    );
+    let proto = bad_proto("odd_health.proto");
+    assert_bad_proto(
+        &proto,
+        &[],
+        &[&format!("{proto}:8:1:"), "standard `Check` and `Watch`"],
+    );
+}
+
+#[test]
 fn a_binary_file_is_not_a_proto() {
     let proto = bad_proto("binary.proto");
     assert_bad_proto(&proto, &[], &[&format!("{proto}: not a text file")]);

@@ -589,7 +589,7 @@ fn every_proto_fixture_compiles_and_passes_its_tests_clippy_and_rustfmt() {
 #[ignore = "compiles and runs generated servers; run by scripts/test"]
 fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
     let work = tempfile::tempdir().unwrap();
-    for name in ["multi", "imports", "statusimport"] {
+    for name in ["multi", "imports", "statusimport", "ownhealth"] {
         let fixture = support::PROTO_FIXTURES
             .iter()
             .find(|f| f.name == name)

@@ -45,12 +45,11 @@ pub struct Project {
     pub has_stubs: bool,
     /// Whether any service is implemented from a spec (over `store::memory`).
     pub has_spec_resources: bool,
+    /// Whether an RPC takes or returns a well-known wrapper prost makes a primitive of
+    /// (`google.protobuf.Int64Value` is `i64`).
+    pub wrapper_rpc_types: bool,
     /// Whether tonic-health serves `grpc.health.v1.Health` (false when the proto defines it).
     pub builtin_health: bool,
-    /// Whether tonic-reflection serves `grpc.reflection.v1.ServerReflection`.
-    pub builtin_reflection_v1: bool,
-    /// Whether tonic-reflection serves `grpc.reflection.v1alpha.ServerReflection`.
-    pub builtin_reflection_v1alpha: bool,
     /// Roles the write methods of resource services need by default.
     pub role_rules: Vec<RoleRule>,
     /// The kind chosen of each feature, by feature name (`project.features.auth == "jwt"`).
@@ -132,6 +131,9 @@ pub struct Service {
     pub proto_module: String,
     /// Handler module under `src/services/`: `user_service`.
     pub module: String,
+    /// Whether this is the project's own `grpc.health.v1.Health`, served in place of
+    /// tonic-health's from the same health statuses.
+    pub replaces_health: bool,
     /// Generated server module: `user_service_server`.
     pub server_module: String,
     /// Generated service trait: `UserService`.
@@ -216,6 +218,70 @@ fn read_methods(services: &[Service], builtin_health: bool) -> Vec<String> {
     }
     routes.sort();
     routes
+}
+
+/// Health's methods as grpc/health/v1/health.proto declares them: (name, client streams,
+/// server streams, request, response).
+const HEALTH_METHODS: &[(&str, bool, bool, &str, &str)] = &[
+    (
+        "Check",
+        false,
+        false,
+        ".grpc.health.v1.HealthCheckRequest",
+        ".grpc.health.v1.HealthCheckResponse",
+    ),
+    (
+        "Watch",
+        false,
+        true,
+        ".grpc.health.v1.HealthCheckRequest",
+        ".grpc.health.v1.HealthCheckResponse",
+    ),
+];
+
+/// Refuses a root service that takes the place of one the server provides itself, unless
+/// the project can serve the user's handler instead: grpc.health.v1.Health as the standard
+/// proto declares it (its handler answers from the server's health statuses) is served;
+/// reflection is refused, since tonic-reflection already answers at its routes and the
+/// project's tests list services through it.
+fn check_replaceable(
+    file: &str,
+    full_name: &str,
+    service: &prost_types::ServiceDescriptorProto,
+) -> anyhow::Result<()> {
+    if full_name.starts_with("grpc.reflection.") {
+        bail!(
+            "{file}: defines `{full_name}`, which every generated server already serves (tonic-reflection, switched with reflection.enabled); import the file instead of passing it as a root, or rename the service"
+        );
+    }
+    if full_name == "grpc.health.v1.Health" {
+        let declared: Vec<_> = service
+            .method
+            .iter()
+            .map(|m| {
+                (
+                    m.name(),
+                    m.client_streaming(),
+                    m.server_streaming(),
+                    m.input_type(),
+                    m.output_type(),
+                )
+            })
+            .collect();
+        if declared != HEALTH_METHODS {
+            bail!(
+                "{file}: defines `grpc.health.v1.Health` with methods other than the standard `Check` and `Watch`; the generated server serves health itself at those routes, so declare the service as grpc/health/v1/health.proto does (its handler then answers in place of tonic-health's) or rename it"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line and column where the `index`th service of `file` is declared.
+fn service_position(file: &FileDescriptorProto, index: usize) -> Option<(i32, i32)> {
+    let info = file.source_code_info.as_ref()?;
+    let location = info.location.iter().find(|l| l.path == [6, index as i32])?;
+    Some((*location.span.first()? + 1, *location.span.get(1)? + 1))
 }
 
 /// Whether the application itself defines the service `full_name`.
@@ -322,6 +388,11 @@ pub fn build_project(
         }
         for (index, service) in file.service.iter().enumerate() {
             let full_name = qualified(file.package(), service.name());
+            let location = match service_position(file, index) {
+                Some((line, column)) => format!("{}:{line}:{column}", protos.display_root(root)),
+                None => protos.display_root(root).to_owned(),
+            };
+            check_replaceable(&location, &full_name, service)?;
             let doc = comment_lines(file, &[6, index as i32]);
             let methods = service
                 .method
@@ -439,8 +510,11 @@ pub fn build_project(
         has_resources,
         has_spec_resources: services.iter().any(|s| !s.spec_resources.is_empty()),
         builtin_health,
-        builtin_reflection_v1: !defines(&services, "grpc.reflection.v1.ServerReflection"),
-        builtin_reflection_v1alpha: !defines(&services, "grpc.reflection.v1alpha.ServerReflection"),
+        wrapper_rpc_types: services.iter().flat_map(|s| &s.methods).any(|m| {
+            [&m.input, &m.output]
+                .iter()
+                .any(|rust| PRIMITIVE_WRAPPERS.contains(&rust.as_str()))
+        }),
         role_rules,
         name: name.to_owned(),
         crate_name: naming::crate_name(name),
@@ -501,6 +575,9 @@ fn build_service(
     resource: Option<ResourceNames>,
 ) -> Service {
     let pascal = naming::rust_type_name(name);
+    let replaces_health = full_name == "grpc.health.v1.Health";
+    // Names of our own built from it need no escape: `Self` gives `SelfHandler`.
+    let camel = name.to_upper_camel_case();
     let snake = name.to_snake_case();
     let tonic_snake = naming::tonic_snake_case(&pascal);
     let streams_responses = methods.iter().any(|m| {
@@ -522,12 +599,13 @@ fn build_service(
         package: file.package().to_owned(),
         file: file.name().to_owned(),
         proto_module: package_module(file.package()),
-        module: naming::rust_ident(&snake),
+        module: naming::module_name(&snake),
+        replaces_health,
         server_module: format!("{tonic_snake}_server"),
         trait_name: pascal.clone(),
         server_type: format!("{pascal}Server"),
-        handler: format!("{pascal}Handler"),
-        api: format!("{pascal}Api"),
+        handler: format!("{camel}Handler"),
+        api: format!("{camel}Api"),
         api_module: format!("{snake}_api"),
         accessor: naming::rust_ident(&snake),
         doc,
@@ -583,7 +661,7 @@ fn disambiguate_modules(services: &mut [Service]) {
     for service in services.iter_mut().filter(|s| repeated.contains(&s.module)) {
         let prefix = service.package.replace('.', "_").to_snake_case();
         let unique = format!("{prefix}_{}", service.name.to_snake_case());
-        service.module = naming::rust_ident(&unique);
+        service.module = naming::module_name(&unique);
         service.accessor = service.module.clone();
         let pascal = unique.to_upper_camel_case();
         service.handler = format!("{pascal}Handler");
@@ -611,6 +689,9 @@ fn qualified(package: &str, name: &str) -> String {
     }
 }
 
+/// The Rust types prost makes of the well-known wrappers.
+const PRIMITIVE_WRAPPERS: &[&str] = &["bool", "f32", "f64", "i32", "i64", "u32", "u64"];
+
 /// Maps fully-qualified message names to the Rust types prost generates for them.
 struct RustTypes {
     /// `.user.v1.User` -> (package, Rust path relative to the package module).
@@ -635,8 +716,24 @@ impl RustTypes {
 
     /// The Rust type for `proto_type`, seen from a service in `package`.
     fn resolve(&self, proto_type: &str, package: &str) -> anyhow::Result<String> {
+        // prost maps these well-known types to Rust types rather than to `prost_types`.
+        let primitive = match proto_type {
+            ".google.protobuf.Empty" => Some("()"),
+            ".google.protobuf.BoolValue" => Some("bool"),
+            ".google.protobuf.BytesValue" => Some("Vec<u8>"),
+            ".google.protobuf.DoubleValue" => Some("f64"),
+            ".google.protobuf.FloatValue" => Some("f32"),
+            ".google.protobuf.Int32Value" => Some("i32"),
+            ".google.protobuf.Int64Value" => Some("i64"),
+            ".google.protobuf.StringValue" => Some("String"),
+            ".google.protobuf.UInt32Value" => Some("u32"),
+            ".google.protobuf.UInt64Value" => Some("u64"),
+            _ => None,
+        };
+        if let Some(primitive) = primitive {
+            return Ok(primitive.to_owned());
+        }
         match proto_type {
-            ".google.protobuf.Empty" => return Ok("()".to_owned()),
             wkt if wkt.starts_with(".google.protobuf.") => {
                 return Ok(format!(
                     "::prost_types::{}",
@@ -766,6 +863,33 @@ mod tests {
         assert_eq!(hello.route, "/a.v1.Greeter/SayHello");
         assert_eq!(service.methods[2].output, "()");
         assert_eq!(service.methods[4].rust_name, "r#type");
+    }
+
+    #[test]
+    fn wrapper_types_are_the_primitives_prost_makes_of_them() {
+        let project = project(
+            "syntax = \"proto3\";\npackage a.v1;\nimport \"google/protobuf/wrappers.proto\";\nservice S {\n  rpc A(google.protobuf.StringValue) returns (google.protobuf.Int64Value);\n  rpc B(google.protobuf.BytesValue) returns (stream google.protobuf.BoolValue);\n  rpc C(stream google.protobuf.UInt32Value) returns (google.protobuf.DoubleValue);\n}\n",
+        );
+        let types: Vec<_> = project.services[0]
+            .methods
+            .iter()
+            .map(|m| (m.input.as_str(), m.output.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            [("String", "i64"), ("Vec<u8>", "bool"), ("u32", "f64")]
+        );
+        assert!(project.wrapper_rpc_types);
+    }
+
+    #[test]
+    fn services_that_replace_the_built_in_ones_are_noticed() {
+        let project = project(
+            "syntax = \"proto3\";\npackage grpc.health.v1;\nmessage HealthCheckRequest { string service = 1; }\nmessage HealthCheckResponse { int32 status = 1; }\nservice Health {\n  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);\n  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);\n}\n",
+        );
+        assert!(!project.builtin_health);
+        assert!(project.services[0].replaces_health);
+        assert!(!project.wrapper_rpc_types);
     }
 
     #[test]

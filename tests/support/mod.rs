@@ -114,6 +114,29 @@ pub const PROTO_FIXTURES: &[ProtoFixture] = &[
         services: &["alpha.v1.Greeter", "beta.v1.Greeter"],
     },
     ProtoFixture {
+        name: "keyword-paths",
+        roots: &["keywordpaths/type.proto"],
+        includes: &[],
+        services: &[
+            "async.super.gen.v1.Type",
+            "async.super.gen.v1.Self",
+            "async.super.gen.v1.Crate",
+            "async.super.gen.v1.Fn",
+            "async.super.gen.v1.mod",
+            "async.super.gen.v1.Middleware",
+            "async.super.gen.v1.Wrappers",
+        ],
+    },
+    ProtoFixture {
+        name: "ownhealth",
+        roots: &[
+            "ownhealth/echo.proto",
+            "ownhealth/grpc/health/v1/health.proto",
+        ],
+        includes: &["ownhealth"],
+        services: &["acme.echo.v1.Echo", "grpc.health.v1.Health"],
+    },
+    ProtoFixture {
         name: "statusimport",
         roots: &["healthimport/status.proto"],
         includes: &[],
