@@ -22,7 +22,7 @@ use crate::{
     naming::{self, ResourceNames},
 };
 use features::{ChosenFeature, Dependency, Features, Part};
-use settings::{build_sections, ConfigSection};
+use settings::{build_sections, ConfigSection, ProjectDefaults};
 
 /// The whole project, as the templates see it.
 #[derive(Debug, Clone, Serialize)]
@@ -459,7 +459,12 @@ pub fn build_project(
     let role_rules = role_rules(&services);
     let builtin_health = !defines(&services, "grpc.health.v1.Health");
     let read_methods = read_methods(&services, builtin_health);
-    let config_sections = build_sections(&sections, &service_names, &role_rules, &read_methods);
+    let defaults = ProjectDefaults {
+        services: &service_names,
+        role_rules: &role_rules,
+        read_methods: &read_methods,
+    };
+    let config_sections = build_sections(&sections, defaults);
     let ports = config_sections
         .iter()
         .flat_map(|section| {

@@ -129,14 +129,20 @@ const STRUCT_LITERAL_WIDTH: usize = 18;
 /// `fn_call_width`).
 const ARRAY_WIDTH: usize = 60;
 
+/// What a project brings to the declared defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectDefaults<'a> {
+    /// The application's full service names, for table examples.
+    pub services: &'a [String],
+    /// The roles its write methods need ([`Value::RoleTable`]).
+    pub role_rules: &'a [RoleRule],
+    /// The routes of its read methods ([`Value::ReadMethods`]).
+    pub read_methods: &'a [String],
+}
+
 /// Builds the sections the templates render from the declared ones, each placed after its
-/// parent; `services` are the application's full service names, for table examples.
-pub fn build_sections(
-    specs: &[SectionSpec],
-    services: &[String],
-    role_rules: &[RoleRule],
-    read_methods: &[String],
-) -> Vec<ConfigSection> {
+/// parent, with the defaults `project` decides.
+pub fn build_sections(specs: &[SectionSpec], project: ProjectDefaults<'_>) -> Vec<ConfigSection> {
     let mut ordered = Vec::new();
     place(specs, "", &mut ordered);
     ordered
@@ -154,7 +160,7 @@ pub fn build_sections(
             let settings: Vec<ConfigSetting> = spec
                 .settings
                 .iter()
-                .map(|setting| build_setting(spec.key, setting, services, role_rules, read_methods))
+                .map(|setting| build_setting(spec.key, setting, project))
                 .collect();
             let body: Vec<String> = settings
                 .iter()
@@ -201,13 +207,12 @@ fn last_segment(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
-fn build_setting(
-    section: &str,
-    setting: &Setting,
-    services: &[String],
-    role_rules: &[RoleRule],
-    read_methods: &[String],
-) -> ConfigSetting {
+fn build_setting(section: &str, setting: &Setting, project: ProjectDefaults<'_>) -> ConfigSetting {
+    let ProjectDefaults {
+        services,
+        role_rules,
+        read_methods,
+    } = project;
     let read_methods: Vec<&str> = read_methods.iter().map(String::as_str).collect();
     let items: &[&str] = match setting.default {
         Value::ReadMethods => &read_methods,
@@ -393,7 +398,7 @@ mod tests {
 
     #[test]
     fn sections_come_after_their_parents_and_know_their_children() {
-        let sections = build_sections(SECTIONS, &[], &[], &[]);
+        let sections = build_sections(SECTIONS, ProjectDefaults::default());
         let keys: Vec<_> = sections.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["", "client", "client.retry"]);
         assert_eq!(sections[0].children[0].field, "client");
@@ -405,7 +410,7 @@ mod tests {
 
     #[test]
     fn one_declaration_gives_rust_toml_and_readme_defaults() {
-        let sections = build_sections(SECTIONS, &[], &[], &[]);
+        let sections = build_sections(SECTIONS, ProjectDefaults::default());
         let list = &sections[1].settings[0];
         assert_eq!(
             list.toml_default,
