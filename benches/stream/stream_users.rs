@@ -31,7 +31,10 @@ async fn stream_users() {
         };
         store.create(fields).await.expect("created");
     }
-    println!("create {records}: {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "create {records}: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let handler = UserServiceHandler::new(store);
     let mut times = Vec::new();
     for _ in 0..rounds {
@@ -55,5 +58,8 @@ async fn stream_users() {
         times.push(millis);
     }
     times.sort_by(f64::total_cmp);
-    println!("median stream of {records}: {:.1} ms", times[times.len() / 2]);
+    println!(
+        "median stream of {records}: {:.1} ms",
+        times[times.len() / 2]
+    );
 }
