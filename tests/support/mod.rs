@@ -123,6 +123,7 @@ pub const PROTO_FIXTURES: &[ProtoFixture] = &[
             "async.super.gen.v1.Crate",
             "async.super.gen.v1.Fn",
             "async.super.gen.v1.mod",
+            "async.super.gen.v1.Abstract",
             "async.super.gen.v1.Middleware",
             "async.super.gen.v1.Wrappers",
         ],
