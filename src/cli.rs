@@ -7,7 +7,9 @@ use clap::{
     Parser, Subcommand, ValueEnum,
 };
 
-use crate::model::features::{AuthKind, Features, Kind, MonitoringKind, TlsKind, TracingKind};
+use crate::model::features::{
+    AuthKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+};
 
 /// A parser of a feature's kinds, listing each with its description in `--help`.
 fn kind<K: Kind + Send + Sync + Clone>() -> impl TypedValueParser<Value = K> {
@@ -116,6 +118,9 @@ pub struct FeatureArgs {
     /// OTLP span export, as the `otlp` cargo feature [default: none].
     #[arg(long = "with-tracing", value_parser = kind::<TracingKind>(), value_name = "KIND")]
     pub tracing: Option<TracingKind>,
+    /// Where instances register and clients find them [default: static].
+    #[arg(long, value_parser = kind::<DiscoveryKind>(), value_name = "KIND")]
+    pub discovery: Option<DiscoveryKind>,
 }
 
 impl FeatureArgs {
@@ -126,6 +131,7 @@ impl FeatureArgs {
             tls: self.tls.map_or(base.tls, TlsKind::from_flag),
             monitoring: self.monitoring.unwrap_or(base.monitoring),
             tracing: self.tracing.unwrap_or(base.tracing),
+            discovery: self.discovery.unwrap_or(base.discovery),
         }
     }
 }

@@ -852,3 +852,61 @@ fn each_feature_switched_off_alone_compiles_and_passes_its_tests() {
         cargo(&project, &["fmt", "--check"]);
     }
 }
+
+#[test]
+#[ignore = "compiles a generated project per discovery backend; run by scripts/test"]
+fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
+    for binary in ["redis-server", "etcd"] {
+        assert!(
+            Command::new(binary).arg("--version").output().is_ok(),
+            "{binary} is missing: scripts/test installs it (Debian redis-server, etcd-server)"
+        );
+    }
+    let checked = |project: &Project| {
+        // Each registering backend's tests start the registry and instances of the binary:
+        // both reach calls, SIGTERM, SIGKILL, a registry restarted empty, a slow instance.
+        let tested = cargo(project, &["test", "--quiet"]);
+        let said = String::from_utf8_lossy(&tested.stderr);
+        assert!(
+            !said.contains("SKIPPED"),
+            "a discovery test skipped:\n{said}"
+        );
+        cargo(
+            project,
+            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+        );
+        cargo(project, &["fmt", "--check"]);
+    };
+    let work = tempfile::tempdir().unwrap();
+    let project = generate(
+        work.path(),
+        "registry-service",
+        &["--discovery", "redis"].map(str::to_owned),
+    );
+    checked(&project);
+
+    // Switched to etcd with `gen`: etcd's protos come in, the Redis backend goes (the user's
+    // Cargo.toml keeps its `redis` line: nothing is ever removed from it).
+    BinCommand::cargo_bin("microframework")
+        .unwrap()
+        .current_dir(&project.dir)
+        .args(["gen", "--discovery", "etcd", "--quiet"])
+        .assert()
+        .success();
+    let backend = std::fs::read_to_string(project.join("src/discovery/backend.rs")).unwrap();
+    assert!(
+        backend.contains("etcd") && !backend.contains("redis::"),
+        "{backend}"
+    );
+    let recorded = std::fs::read_to_string(project.join("microframework.toml")).unwrap();
+    assert!(recorded.contains("discovery = \"etcd\""), "{recorded}");
+    assert!(project.join("src/discovery/etcd.proto").exists());
+    checked(&project);
+
+    let project = generate(
+        work.path(),
+        "dns-service",
+        &["--discovery", "dns"].map(str::to_owned),
+    );
+    checked(&project);
+}

@@ -91,7 +91,11 @@ fn generated_rust_is_rustfmt_clean_for_many_names() {
 fn every_combination_of_features_is_rustfmt_clean() {
     let templates = Templates::embedded().expect("templates parse");
     let combinations = Features::all_combinations();
-    assert_eq!(combinations.len(), 16, "2 kinds of each of 4 features");
+    assert_eq!(
+        combinations.len(),
+        64,
+        "2 kinds of each of 4 features, 4 of discovery"
+    );
     let fixture = &support::PROTO_FIXTURES[0];
     let input = ProtoInput::from_files(&fixture.root_paths(), &fixture.include_paths())
         .expect("fixture paths");

@@ -1,10 +1,12 @@
 //! Snapshots of the rendered default project: every file of `new user-service`, pinned; the
 //! files of every feature's kinds; the shared files with every feature on; and which files
-//! each of the 16 combinations of features has. Review changes with `cargo insta review`.
+//! each of the 64 combinations of features has. Review changes with `cargo insta review`.
 
 use microframework::{
     commands::pipeline::render_new_project,
-    model::features::{AuthKind, Features, MonitoringKind, TlsKind, TracingKind},
+    model::features::{
+        AuthKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+    },
     plan::templates::Templates,
     render::RenderedFile,
 };
@@ -15,6 +17,7 @@ const NONE: Features = Features {
     tls: TlsKind::None,
     monitoring: MonitoringKind::None,
     tracing: TracingKind::None,
+    discovery: DiscoveryKind::Static,
 };
 
 fn render(features: &Features) -> Vec<RenderedFile> {
@@ -92,12 +95,35 @@ fn each_feature_kind_brings_its_files() {
 }
 
 #[test]
+fn every_discovery_backend_has_its_files() {
+    for &(discovery, name, _) in DiscoveryKind::KINDS {
+        let features = Features { discovery, ..NONE };
+        let files: Vec<RenderedFile> = render(&features)
+            .into_iter()
+            .filter(|file| {
+                let shared = ["src/discovery/mod.rs", "src/discovery/balance.rs"];
+                (file.path.starts_with("src/discovery/") || file.path == "tests/discovery.rs")
+                    && !shared.contains(&file.path.as_str())
+            })
+            .collect();
+        assert!(files.len() >= 2, "{name}: {} files", files.len());
+        for file in files {
+            insta::assert_snapshot!(
+                snapshot_name(&format!("discovery_{name}__"), &file.path),
+                &file.contents
+            );
+        }
+    }
+}
+
+#[test]
 fn shared_files_compose_every_feature() {
     let every = Features {
         auth: AuthKind::Jwt,
         tls: TlsKind::Rustls,
         monitoring: MonitoringKind::Prometheus,
         tracing: TracingKind::Otlp,
+        discovery: DiscoveryKind::Etcd,
     };
     let shared = [
         "Cargo.toml",

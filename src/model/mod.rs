@@ -74,6 +74,10 @@ pub struct Project {
     /// Top-level sections of features that can be switched on but are not: a config file
     /// may still have them (a `gen` switched the feature off), and they are ignored.
     pub disabled_sections: Vec<&'static str>,
+    /// Keys (`discovery.redis_url`) that another kind of a chosen feature puts in a section
+    /// this project has: a config file may still have them (a `gen` switched the kind), and
+    /// they are ignored.
+    pub disabled_keys: Vec<String>,
     /// Default port of each section that listens (`grpc`, `metrics`), from its settings.
     pub ports: BTreeMap<String, String>,
     /// The first application route, by path, whose one request is read before its handler
@@ -482,6 +486,18 @@ pub fn build_project(
         .map(|s| s.key)
         .filter(|key| !key.contains('.') && !chosen_sections.contains(key))
         .collect();
+    let chosen_keys: BTreeSet<(&str, &str)> = sections
+        .iter()
+        .flat_map(|section| section.settings.iter().map(|s| (section.key, s.key)))
+        .collect();
+    let disabled_keys: BTreeSet<String> = features::Features::all_parts()
+        .iter()
+        .flat_map(|p| p.sections)
+        .filter(|section| chosen_sections.contains(section.key))
+        .flat_map(|section| section.settings.iter().map(|s| (section.key, s.key)))
+        .filter(|key| !chosen_keys.contains(key))
+        .map(|(section, key)| format!("{section}.{key}"))
+        .collect();
     Ok(Project {
         modules,
         dependencies: dependency_lines(parts.iter().flat_map(|p| p.dependencies)),
@@ -503,6 +519,7 @@ pub fn build_project(
             .collect(),
         config_sections,
         disabled_sections,
+        disabled_keys: disabled_keys.into_iter().collect(),
         ports,
         features: features.kinds(),
         chosen: features.chosen(),
@@ -826,6 +843,43 @@ mod tests {
             &Features::default(),
         )
         .expect("model")
+    }
+
+    #[test]
+    fn keys_of_the_other_discovery_kinds_are_listed_as_disabled() {
+        let source = "syntax = \"proto3\";\npackage a.v1;\nmessage M {}\nservice S {\n  rpc Get(M) returns (M);\n}\n";
+        let features = Features {
+            discovery: features::DiscoveryKind::Redis,
+            ..Features::default()
+        };
+        let project = project_with(source, &features);
+        let disabled = &project.disabled_keys;
+        for key in [
+            "discovery.endpoints",
+            "discovery.etcd_endpoints",
+            "discovery.dns_name",
+        ] {
+            assert!(disabled.iter().any(|k| k == key), "{key}: {disabled:?}");
+        }
+        for key in [
+            "discovery.redis_url",
+            "discovery.ttl_ms",
+            "discovery.redis_prefix",
+        ] {
+            assert!(!disabled.iter().any(|k| k == key), "{key}: {disabled:?}");
+        }
+        assert!(project.modules.contains(&"discovery"));
+        let names = |project: &Project| -> Vec<&str> {
+            project.dependencies.iter().map(|line| line.name).collect()
+        };
+        assert!(names(&project).contains(&"redis"));
+        let default = names(&project_with(source, &Features::default()));
+        assert!(!default.contains(&"redis") && !default.contains(&"hickory-resolver"));
+    }
+
+    fn project_with(source: &str, features: &Features) -> Project {
+        let compiled = compiled("a/v1/a.proto", source);
+        build_project("demo", &compiled, &KnownServices::default(), features).expect("model")
     }
 
     #[test]

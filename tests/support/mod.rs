@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use microframework::model::features::{AuthKind, Features, MonitoringKind, TlsKind, TracingKind};
+use microframework::model::features::{
+    AuthKind, DiscoveryKind, Features, MonitoringKind, TlsKind, TracingKind,
+};
 
 /// A project generated from proto fixtures.
 pub struct ProtoFixture {
@@ -188,6 +190,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tls: TlsKind::None,
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
+            discovery: DiscoveryKind::Static,
         },
     ),
     (
@@ -197,6 +200,27 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tls: TlsKind::Rustls,
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::Otlp,
+            discovery: DiscoveryKind::Etcd,
+        },
+    ),
+    (
+        "redis discovery",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: TlsKind::None,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+            discovery: DiscoveryKind::Redis,
+        },
+    ),
+    (
+        "dns discovery",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: TlsKind::None,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+            discovery: DiscoveryKind::Dns,
         },
     ),
     (
@@ -206,6 +230,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tls: TlsKind::None,
             monitoring: MonitoringKind::None,
             tracing: TracingKind::None,
+            discovery: DiscoveryKind::Static,
         },
     ),
 ];

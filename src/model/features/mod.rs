@@ -3,6 +3,7 @@
 //! and brings the templates of `templates/features/<feature>/<kind>/` into the project.
 
 pub mod auth;
+pub mod discovery;
 pub mod metrics;
 pub mod tls;
 pub mod tracing;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::model::settings::SectionSpec;
 
 pub use auth::AuthKind;
+pub use discovery::DiscoveryKind;
 pub use metrics::MonitoringKind;
 pub use tls::TlsKind;
 pub use tracing::TracingKind;
@@ -133,6 +135,8 @@ pub struct Features {
     pub monitoring: MonitoringKind,
     /// Span export (`--with-tracing`).
     pub tracing: TracingKind,
+    /// Where instances register and clients find them (`--discovery`).
+    pub discovery: DiscoveryKind,
 }
 
 impl Default for Features {
@@ -142,6 +146,7 @@ impl Default for Features {
             tls: TlsKind::None,
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
+            discovery: DiscoveryKind::Static,
         }
     }
 }
@@ -177,6 +182,7 @@ impl Features {
             self.auth.part(),
             self.tls.part(),
             self.tracing.part(),
+            self.discovery.part(),
         ]
         .into_iter()
         .flatten()
@@ -204,6 +210,7 @@ impl Features {
             ChosenFeature::of(self.auth),
             ChosenFeature::of(self.tls),
             ChosenFeature::of(self.tracing),
+            ChosenFeature::of(self.discovery),
         ]
         .into_iter()
         .flatten()
@@ -223,6 +230,7 @@ impl Features {
             names::<TlsKind>(),
             names::<MonitoringKind>(),
             names::<TracingKind>(),
+            names::<DiscoveryKind>(),
         ]
     }
 
@@ -233,12 +241,15 @@ impl Features {
             for &(tls, _, _) in TlsKind::KINDS {
                 for &(monitoring, _, _) in MonitoringKind::KINDS {
                     for &(tracing, _, _) in TracingKind::KINDS {
-                        all.push(Self {
-                            auth,
-                            tls,
-                            monitoring,
-                            tracing,
-                        });
+                        for &(discovery, _, _) in DiscoveryKind::KINDS {
+                            all.push(Self {
+                                auth,
+                                tls,
+                                monitoring,
+                                tracing,
+                                discovery,
+                            });
+                        }
                     }
                 }
             }
@@ -262,6 +273,7 @@ impl Features {
             (TlsKind::FEATURE, self.tls.name()),
             (MonitoringKind::FEATURE, self.monitoring.name()),
             (TracingKind::FEATURE, self.tracing.name()),
+            (DiscoveryKind::FEATURE, self.discovery.name()),
         ])
     }
 
@@ -283,12 +295,14 @@ impl Features {
                 TlsKind::FEATURE => features.tls = tls::from_recorded(value)?,
                 MonitoringKind::FEATURE => features.monitoring = recorded(feature, value)?,
                 TracingKind::FEATURE => features.tracing = recorded(feature, value)?,
+                DiscoveryKind::FEATURE => features.discovery = recorded(feature, value)?,
                 other => bail!(
-                    "microframework.toml: unknown feature `{other}` in [features]; known: {}, {}, {}, {}",
+                    "microframework.toml: unknown feature `{other}` in [features]; known: {}, {}, {}, {}, {}",
                     AuthKind::FEATURE,
                     TlsKind::FEATURE,
                     MonitoringKind::FEATURE,
-                    TracingKind::FEATURE
+                    TracingKind::FEATURE,
+                    DiscoveryKind::FEATURE
                 ),
             }
         }
@@ -319,7 +333,7 @@ mod tests {
     #[test]
     fn the_record_round_trips_every_combination() {
         let all = Features::all_combinations();
-        assert_eq!(all.len(), 16);
+        assert_eq!(all.len(), 64);
         for features in all {
             assert_eq!(
                 Features::from_record(&features.to_record()).unwrap(),
@@ -352,7 +366,14 @@ mod tests {
     fn chosen_features_bring_their_kind_folders() {
         let chosen = Features::default().chosen();
         let names: Vec<_> = chosen.iter().map(|c| (c.feature, c.kind)).collect();
-        assert_eq!(names, [("monitoring", "prometheus"), ("auth", "jwt")]);
+        assert_eq!(
+            names,
+            [
+                ("monitoring", "prometheus"),
+                ("auth", "jwt"),
+                ("discovery", "static")
+            ]
+        );
         assert_eq!(chosen[1].template_dir(), "features/auth/jwt/");
     }
 }
