@@ -465,6 +465,24 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         );
     }
 
+    // `healthcheck` (what a container's HEALTHCHECK runs): 0 while the server is SERVING.
+    let port = grpc.address.rsplit(':').next().expect("a port").to_owned();
+    let binary = shared_target_dir().join("debug/user-service");
+    let healthcheck = || {
+        Command::new(&binary)
+            .arg("healthcheck")
+            .current_dir(&project)
+            .env("GRPC_PORT", &port)
+            .output()
+            .expect("healthcheck runs")
+    };
+    let serving = healthcheck();
+    assert!(
+        serving.status.success(),
+        "healthcheck against the running server: {}",
+        String::from_utf8_lossy(&serving.stderr)
+    );
+
     let child = server.0.take().expect("running");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -477,10 +495,17 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         "server exit status after SIGTERM: {:?}",
         exit.status
     );
+    let gone = healthcheck();
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "healthcheck with no server: {said}"
+    );
+    assert!(said.starts_with("error: "), "{said}");
 
     // The binary is a command-line program: help and version on it and each subcommand, and
     // a failure is one `error:` paragraph, never a backtrace, even with RUST_BACKTRACE set.
-    let binary = shared_target_dir().join("debug/user-service");
     let run = |args: &[&str], env: &[(&str, &str)]| {
         Command::new(&binary)
             .args(args)
@@ -495,6 +520,7 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         &["--version"],
         &["token", "--help"],
         &["serve", "--help"],
+        &["healthcheck", "--help"],
     ] {
         let output = run(args, &[]);
         let stdout = String::from_utf8_lossy(&output.stdout);
