@@ -8,7 +8,7 @@ use clap::{
 };
 
 use crate::model::features::{
-    AuthKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+    AuthKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
 };
 
 /// A parser of a feature's kinds, listing each with its description in `--help`.
@@ -121,6 +121,9 @@ pub struct FeatureArgs {
     /// Where instances register and clients find them [default: static].
     #[arg(long, value_parser = kind::<DiscoveryKind>(), value_name = "KIND")]
     pub discovery: Option<DiscoveryKind>,
+    /// Dockerfile, compose, Kubernetes, systemd and CI files [default: all].
+    #[arg(long, value_parser = kind::<DeployKind>(), value_name = "KIND")]
+    pub deploy: Option<DeployKind>,
 }
 
 impl FeatureArgs {
@@ -132,6 +135,7 @@ impl FeatureArgs {
             monitoring: self.monitoring.unwrap_or(base.monitoring),
             tracing: self.tracing.unwrap_or(base.tracing),
             discovery: self.discovery.unwrap_or(base.discovery),
+            deploy: self.deploy.unwrap_or(base.deploy),
         }
     }
 }

@@ -372,6 +372,24 @@ impl Grpcurl {
 /// The server process, killed if the test fails before it is stopped.
 struct Server(Option<Child>);
 
+impl Server {
+    /// Sends SIGTERM and waits: the server must exit 0 (it drains, then stops).
+    fn stop_with_sigterm(&mut self) {
+        let child = self.0.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = child.wait_with_output().expect("server exits");
+        assert!(
+            exit.status.success(),
+            "server exit status after SIGTERM: {:?}",
+            exit.status
+        );
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(child) = &mut self.0 {
@@ -483,18 +501,7 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
         String::from_utf8_lossy(&serving.stderr)
     );
 
-    let child = server.0.take().expect("running");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = child.wait_with_output().expect("server exits");
-    assert!(
-        exit.status.success(),
-        "server exit status after SIGTERM: {:?}",
-        exit.status
-    );
+    server.stop_with_sigterm();
     let gone = healthcheck();
     let said = String::from_utf8_lossy(&gone.stderr);
     assert_eq!(
@@ -586,6 +593,77 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}
+
+#[test]
+#[ignore = "compiles a generated project in release mode; run by scripts/test"]
+fn the_dockerfiles_build_command_builds_a_binary_whose_healthcheck_follows_the_server() {
+    let work = tempfile::tempdir().unwrap();
+    let project = generate(work.path(), "image-service", &[]);
+    // The image's build, run natively: the Dockerfile's `cargo build` line, as it is written
+    // there (cargo-chef's cached dependency layer is the same build split in two). The
+    // Dockerfile takes the user's committed Cargo.lock.
+    let dockerfile = std::fs::read_to_string(project.join("Dockerfile")).expect("a Dockerfile");
+    let build: Vec<&str> = dockerfile
+        .lines()
+        .find_map(|line| line.strip_prefix("RUN cargo build "))
+        .expect("the Dockerfile builds with cargo")
+        .split_whitespace()
+        .collect();
+    assert_eq!(build, ["--release", "--locked", "--bin", "image-service"]);
+    assert!(dockerfile.contains(
+        "COPY --from=builder /app/target/release/image-service /usr/local/bin/image-service"
+    ));
+    cargo(&project, &["generate-lockfile"]);
+    let mut args = vec!["build", "--quiet"];
+    args.extend(&build);
+    cargo(&project, &args);
+    let binary = shared_target_dir().join("release/image-service");
+
+    // Started as the image starts it: production mode, so it needs a real secret.
+    let port = free_port();
+    let child = Command::new(&binary)
+        .arg("serve")
+        .current_dir(&project)
+        .env("APP_ENV", "production")
+        .env("LOG_FORMAT", "json")
+        .env("JWT_SECRET", "e2e-secret-of-at-least-thirty-two-bytes")
+        .env("GRPC_HOST", "127.0.0.1")
+        .env("GRPC_PORT", port.to_string())
+        .env("METRICS_PORT", "0")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("the release binary starts");
+    let mut server = Server(Some(child));
+    wait_until_listening(port);
+    let healthcheck = |service: &str| {
+        Command::new(&binary)
+            .args(["healthcheck", "--service", service])
+            .current_dir(&project)
+            .env("APP_ENV", "production")
+            .env("GRPC_PORT", port.to_string())
+            .output()
+            .expect("healthcheck runs")
+    };
+    for service in ["", "liveness"] {
+        let serving = healthcheck(service);
+        assert!(
+            serving.status.success(),
+            "healthcheck {service:?} against the running server: {}",
+            String::from_utf8_lossy(&serving.stderr)
+        );
+    }
+    let unknown = healthcheck("no.such.Service");
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+
+    server.stop_with_sigterm();
+    let gone = healthcheck("");
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "healthcheck with no server: {}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
 }
 
 #[test]
@@ -849,6 +927,36 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     assert!(
         !refused.is_empty(),
         "a client without a certificate is refused"
+    );
+
+    // Container and Kubernetes health checks over TLS: `healthcheck` with the client's TLS
+    // settings from the environment, as docker-compose.yml and the ConfigMap set them.
+    let port = grpc.address.rsplit(':').next().expect("a port").to_owned();
+    let healthcheck = |client_certificate: bool| {
+        let mut command = Command::new(shared_target_dir().join("debug/secure-service"));
+        command
+            .arg("healthcheck")
+            .current_dir(&project)
+            .env("GRPC_PORT", &port)
+            .env("CLIENT_TLS_CA_FILE", file("ca.crt"))
+            .env("CLIENT_TLS_DOMAIN", "localhost");
+        if client_certificate {
+            command
+                .env("CLIENT_TLS_CERT_FILE", file("client.crt"))
+                .env("CLIENT_TLS_KEY_FILE", file("client.key"));
+        }
+        command.output().expect("healthcheck runs")
+    };
+    let checked = healthcheck(true);
+    assert!(
+        checked.status.success(),
+        "healthcheck over mTLS: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert_eq!(
+        healthcheck(false).status.code(),
+        Some(1),
+        "mTLS needs a client certificate"
     );
 
     let none = ["--auth", "none", "--with-monitoring", "none"].map(str::to_owned);

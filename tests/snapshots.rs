@@ -1,11 +1,11 @@
 //! Snapshots of the rendered default project: every file of `new user-service`, pinned; the
 //! files of every feature's kinds; the shared files with every feature on; and which files
-//! each of the 64 combinations of features has. Review changes with `cargo insta review`.
+//! each of the 128 combinations of features has. Review changes with `cargo insta review`.
 
 use microframework::{
     commands::pipeline::render_new_project,
     model::features::{
-        AuthKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+        AuthKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
     },
     plan::templates::Templates,
     render::RenderedFile,
@@ -18,6 +18,7 @@ const NONE: Features = Features {
     monitoring: MonitoringKind::None,
     tracing: TracingKind::None,
     discovery: DiscoveryKind::Static,
+    deploy: DeployKind::None,
 };
 
 fn render(features: &Features) -> Vec<RenderedFile> {
@@ -78,6 +79,13 @@ fn each_feature_kind_brings_its_files() {
                 ..NONE
             },
         ),
+        (
+            "deploy_all",
+            Features {
+                deploy: DeployKind::All,
+                ..NONE
+            },
+        ),
     ];
     for (label, features) in kinds {
         let own: Vec<RenderedFile> = render(&features)
@@ -124,8 +132,16 @@ fn shared_files_compose_every_feature() {
         monitoring: MonitoringKind::Prometheus,
         tracing: TracingKind::Otlp,
         discovery: DiscoveryKind::Etcd,
+        deploy: DeployKind::All,
     };
     let shared = [
+        ".github/workflows/ci.yml",
+        "Dockerfile",
+        "deploy/k8s/base/configmap.yaml",
+        "deploy/k8s/base/deployment.yaml",
+        "deploy/k8s/base/networkpolicy.yaml",
+        "deploy/systemd/user-service.service",
+        "docker-compose.yml",
         "Cargo.toml",
         "README.md",
         "config/default.toml",

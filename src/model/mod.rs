@@ -21,7 +21,7 @@ use crate::{
     },
     naming::{self, ResourceNames},
 };
-use features::{ChosenFeature, Dependency, Features, Part};
+use features::{ChosenFeature, Dependency, Features, Kind, Part};
 use settings::{build_sections, ConfigSection, ProjectDefaults};
 
 /// The whole project, as the templates see it.
@@ -80,6 +80,8 @@ pub struct Project {
     pub disabled_keys: Vec<String>,
     /// Default port of each section that listens (`grpc`, `metrics`), from its settings.
     pub ports: BTreeMap<String, String>,
+    /// What the deployment files need, when the project has them (`--deploy`).
+    pub deploy: Option<features::deploy::Deployment>,
     /// The first application route, by path, whose one request is read before its handler
     /// runs (unary or server streaming): where the generated tests check the message size
     /// limit.
@@ -498,6 +500,10 @@ pub fn build_project(
         .filter(|key| !chosen_keys.contains(key))
         .map(|(section, key)| format!("{section}.{key}"))
         .collect();
+    let deploy = features
+        .deploy
+        .is_chosen()
+        .then(|| features::deploy::Deployment::new(name, features, &config_sections));
     Ok(Project {
         modules,
         dependencies: dependency_lines(parts.iter().flat_map(|p| p.dependencies)),
@@ -521,6 +527,7 @@ pub fn build_project(
         disabled_sections,
         disabled_keys: disabled_keys.into_iter().collect(),
         ports,
+        deploy,
         features: features.kinds(),
         chosen: features.chosen(),
         method_types,

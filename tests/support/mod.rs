@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use microframework::model::features::{
-    AuthKind, DiscoveryKind, Features, MonitoringKind, TlsKind, TracingKind,
+    AuthKind, DeployKind, DiscoveryKind, Features, MonitoringKind, TlsKind, TracingKind,
 };
 
 /// A project generated from proto fixtures.
@@ -191,6 +191,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
+            deploy: DeployKind::All,
         },
     ),
     (
@@ -201,6 +202,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::Otlp,
             discovery: DiscoveryKind::Etcd,
+            deploy: DeployKind::All,
         },
     ),
     (
@@ -211,6 +213,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Redis,
+            deploy: DeployKind::All,
         },
     ),
     (
@@ -221,6 +224,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Dns,
+            deploy: DeployKind::All,
         },
     ),
     (
@@ -231,6 +235,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             monitoring: MonitoringKind::None,
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
+            deploy: DeployKind::None,
         },
     ),
 ];

@@ -3,6 +3,7 @@
 //! and brings the templates of `templates/features/<feature>/<kind>/` into the project.
 
 pub mod auth;
+pub mod deploy;
 pub mod discovery;
 pub mod metrics;
 pub mod tls;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::model::settings::SectionSpec;
 
 pub use auth::AuthKind;
+pub use deploy::DeployKind;
 pub use discovery::DiscoveryKind;
 pub use metrics::MonitoringKind;
 pub use tls::TlsKind;
@@ -137,6 +139,8 @@ pub struct Features {
     pub tracing: TracingKind,
     /// Where instances register and clients find them (`--discovery`).
     pub discovery: DiscoveryKind,
+    /// Deployment files (`--deploy`).
+    pub deploy: DeployKind,
 }
 
 impl Default for Features {
@@ -147,6 +151,7 @@ impl Default for Features {
             monitoring: MonitoringKind::Prometheus,
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
+            deploy: DeployKind::All,
         }
     }
 }
@@ -183,6 +188,7 @@ impl Features {
             self.tls.part(),
             self.tracing.part(),
             self.discovery.part(),
+            self.deploy.part(),
         ]
         .into_iter()
         .flatten()
@@ -211,6 +217,7 @@ impl Features {
             ChosenFeature::of(self.tls),
             ChosenFeature::of(self.tracing),
             ChosenFeature::of(self.discovery),
+            ChosenFeature::of(self.deploy),
         ]
         .into_iter()
         .flatten()
@@ -231,6 +238,7 @@ impl Features {
             names::<MonitoringKind>(),
             names::<TracingKind>(),
             names::<DiscoveryKind>(),
+            names::<DeployKind>(),
         ]
     }
 
@@ -242,13 +250,16 @@ impl Features {
                 for &(monitoring, _, _) in MonitoringKind::KINDS {
                     for &(tracing, _, _) in TracingKind::KINDS {
                         for &(discovery, _, _) in DiscoveryKind::KINDS {
-                            all.push(Self {
-                                auth,
-                                tls,
-                                monitoring,
-                                tracing,
-                                discovery,
-                            });
+                            for &(deploy, _, _) in DeployKind::KINDS {
+                                all.push(Self {
+                                    auth,
+                                    tls,
+                                    monitoring,
+                                    tracing,
+                                    discovery,
+                                    deploy,
+                                });
+                            }
                         }
                     }
                 }
@@ -274,6 +285,7 @@ impl Features {
             (MonitoringKind::FEATURE, self.monitoring.name()),
             (TracingKind::FEATURE, self.tracing.name()),
             (DiscoveryKind::FEATURE, self.discovery.name()),
+            (DeployKind::FEATURE, self.deploy.name()),
         ])
     }
 
@@ -296,13 +308,14 @@ impl Features {
                 MonitoringKind::FEATURE => features.monitoring = recorded(feature, value)?,
                 TracingKind::FEATURE => features.tracing = recorded(feature, value)?,
                 DiscoveryKind::FEATURE => features.discovery = recorded(feature, value)?,
+                DeployKind::FEATURE => features.deploy = recorded(feature, value)?,
                 other => bail!(
-                    "microframework.toml: unknown feature `{other}` in [features]; known: {}, {}, {}, {}, {}",
-                    AuthKind::FEATURE,
-                    TlsKind::FEATURE,
-                    MonitoringKind::FEATURE,
-                    TracingKind::FEATURE,
-                    DiscoveryKind::FEATURE
+                    "microframework.toml: unknown feature `{other}` in [features]; known: {}",
+                    Self::catalogue()
+                        .iter()
+                        .map(|(feature, _)| *feature)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
@@ -333,7 +346,7 @@ mod tests {
     #[test]
     fn the_record_round_trips_every_combination() {
         let all = Features::all_combinations();
-        assert_eq!(all.len(), 64);
+        assert_eq!(all.len(), 128);
         for features in all {
             assert_eq!(
                 Features::from_record(&features.to_record()).unwrap(),
@@ -371,7 +384,8 @@ mod tests {
             [
                 ("monitoring", "prometheus"),
                 ("auth", "jwt"),
-                ("discovery", "static")
+                ("discovery", "static"),
+                ("deploy", "all")
             ]
         );
         assert_eq!(chosen[1].template_dir(), "features/auth/jwt/");

@@ -100,28 +100,28 @@ pub const RUSTLS: Part = Part {
             settings: &[
                 Setting {
                     key: "ca_file",
-                    env: None,
+                    env: Some("CLIENT_TLS_CA_FILE"),
                     rust_type: "String",
                     default: Value::Str(""),
                     doc: "PEM CA certificate(s) the server's certificate must chain to",
                 },
                 Setting {
                     key: "cert_file",
-                    env: None,
+                    env: Some("CLIENT_TLS_CERT_FILE"),
                     rust_type: "String",
                     default: Value::Str(""),
                     doc: "PEM client certificate, for servers that require one (mTLS)",
                 },
                 Setting {
                     key: "key_file",
-                    env: None,
+                    env: Some("CLIENT_TLS_KEY_FILE"),
                     rust_type: "String",
                     default: Value::Str(""),
                     doc: "PEM private key of the client certificate",
                 },
                 Setting {
                     key: "domain",
-                    env: None,
+                    env: Some("CLIENT_TLS_DOMAIN"),
                     rust_type: "String",
                     default: Value::Str(""),
                     doc: "Name the server's certificate must carry (default: the endpoint's host)",

@@ -1,0 +1,264 @@
+//! `--deploy`: the files that build, run and ship the service (Dockerfile, compose,
+//! Kubernetes, systemd, CI), derived from the project's settings so that every port and
+//! variable in them is the one `config/default.toml` declares.
+
+use serde::Serialize;
+
+use super::{DiscoveryKind, Features, Kind, Part};
+use crate::model::settings::ConfigSection;
+
+/// `--deploy`: whether the project gets deployment files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployKind {
+    /// Dockerfile, docker-compose.yml, Kubernetes (kustomize), a systemd unit, a CI workflow.
+    All,
+    /// None of them.
+    None,
+}
+
+impl Kind for DeployKind {
+    const FEATURE: &'static str = "deploy";
+    const KINDS: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::All,
+            "all",
+            "Dockerfile, docker-compose.yml, Kubernetes (kustomize), a systemd unit and a GitHub Actions workflow",
+        ),
+        (Self::None, "none", "no deployment files"),
+    ];
+    const NONE: Option<Self> = Some(Self::None);
+
+    fn part(self) -> Option<&'static Part> {
+        match self {
+            Self::All => Some(&DEPLOY),
+            Self::None => None,
+        }
+    }
+}
+
+/// What `all` adds besides its templates: nothing the crate compiles.
+pub const DEPLOY: Part = Part {
+    modules: &[],
+    dependencies: &[],
+    dev_dependencies: &[],
+    cargo_features: &[],
+    sections: &[],
+};
+
+/// The Rust image the Dockerfile builds in: the toolchain this version of the tool is tested
+/// with, on the Debian release of the runtime image (same glibc).
+pub const BUILDER_IMAGE: &str = "rust:1.95-slim-bookworm";
+/// cargo-chef, which caches the dependency layer of the image build.
+pub const CARGO_CHEF_VERSION: &str = "0.1.78";
+/// The runtime image: glibc and CA certificates, no shell, UID 65532. Distroless publishes
+/// no version tags, only digests: see the Dockerfile's comment.
+pub const RUNTIME_IMAGE: &str = "gcr.io/distroless/cc-debian12:nonroot";
+/// The UID (and GID) of `nonroot` in the runtime image; the Kubernetes securityContext and
+/// the compose file use the same.
+pub const RUNTIME_UID: &str = "65532";
+/// Images of what a project's options need in docker-compose.yml.
+const REDIS_IMAGE: &str = "redis:7.4.1-alpine";
+const ETCD_IMAGE: &str = "quay.io/coreos/etcd:v3.5.17";
+const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.0.1";
+
+/// The deployment files' view of the project.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    /// Pinned images and tools.
+    pub builder_image: &'static str,
+    /// cargo-chef's version.
+    pub cargo_chef_version: &'static str,
+    /// The runtime image.
+    pub runtime_image: &'static str,
+    /// Its non-root UID.
+    pub uid: &'static str,
+    /// The gRPC port, from `grpc.port`.
+    pub grpc_port: String,
+    /// The metrics port, from `metrics.port`, when metrics are served.
+    pub metrics_port: Option<String>,
+    /// Settings every deployment sets (ConfigMap, compose, systemd), with their values there.
+    pub env: Vec<EnvValue>,
+    /// The registry instances register in, when discovery has one (a compose service).
+    pub registry: Option<Registry>,
+    /// Prometheus's image, when metrics are served.
+    pub prometheus_image: Option<&'static str>,
+    /// Variables that hold secrets, read from a git-ignored env file by compose.
+    pub secrets: Vec<&'static str>,
+    /// The JWT secret the server accepts only in development, for the dev overlay.
+    pub development_secret: String,
+    /// Whether the gRPC port speaks TLS: Kubernetes' native gRPC probes are plaintext only,
+    /// so probes run `<binary> healthcheck` then.
+    pub tls: bool,
+}
+
+/// A setting's environment variable and its value in a deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvValue {
+    /// The variable, as the setting declares it.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+    /// Whether the value names a host of the compose or Kubernetes network (`redis`), so that
+    /// a machine's own service (systemd) keeps the configuration's value instead.
+    pub networked: bool,
+}
+
+/// A registry that compose runs beside the service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registry {
+    /// Compose service and Kubernetes host name: `redis`, `etcd`.
+    pub name: &'static str,
+    /// Its image.
+    pub image: &'static str,
+    /// Its client port.
+    pub port: &'static str,
+}
+
+impl Deployment {
+    /// The deployment of a project with these features and settings; `name` is the binary.
+    pub fn new(name: &str, features: &Features, sections: &[ConfigSection]) -> Self {
+        let default_of = |path: &str| -> String {
+            sections
+                .iter()
+                .flat_map(|section| &section.settings)
+                .find(|setting| setting.path == path)
+                .map(|setting| setting.toml_default.trim_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let monitoring = features.monitoring.is_chosen();
+        let mut env = vec![
+            value("APP_ENV", "production"),
+            value("LOG_FORMAT", "json"),
+            value("RUST_LOG", "info"),
+            value("GRPC_HOST", "0.0.0.0"),
+            value("GRPC_PORT", &default_of("grpc.port")),
+        ];
+        if monitoring {
+            env.push(value("METRICS_HOST", "0.0.0.0"));
+            env.push(value("METRICS_PORT", &default_of("metrics.port")));
+        }
+        if features.tracing.is_chosen() {
+            env.push(value("OTEL_SERVICE_NAME", name));
+        }
+        let registry = match features.discovery {
+            DiscoveryKind::Static => None,
+            DiscoveryKind::Dns => {
+                env.push(networked("DISCOVERY_DNS_NAME", &format!("{name}-headless")));
+                None
+            }
+            DiscoveryKind::Redis => {
+                env.push(networked("REDIS_URL", "redis://redis:6379"));
+                Some(Registry {
+                    name: "redis",
+                    image: REDIS_IMAGE,
+                    port: "6379",
+                })
+            }
+            DiscoveryKind::Etcd => {
+                env.push(networked("ETCD_ENDPOINTS", "http://etcd:2379"));
+                Some(Registry {
+                    name: "etcd",
+                    image: ETCD_IMAGE,
+                    port: "2379",
+                })
+            }
+        };
+        Self {
+            builder_image: BUILDER_IMAGE,
+            cargo_chef_version: CARGO_CHEF_VERSION,
+            runtime_image: RUNTIME_IMAGE,
+            uid: RUNTIME_UID,
+            grpc_port: default_of("grpc.port"),
+            metrics_port: monitoring.then(|| default_of("metrics.port")),
+            env,
+            registry,
+            prometheus_image: monitoring.then_some(PROMETHEUS_IMAGE),
+            secrets: if features.auth.is_chosen() {
+                vec!["JWT_SECRET"]
+            } else {
+                Vec::new()
+            },
+            development_secret: default_of("auth.secret"),
+            tls: features.tls.is_chosen(),
+        }
+    }
+
+    /// Every variable the deployment files set, to check against the settings.
+    pub fn variables(&self) -> Vec<&'static str> {
+        let mut names: Vec<&str> = self.env.iter().map(|entry| entry.name).collect();
+        names.extend(&self.secrets);
+        if !self.secrets.is_empty() {
+            names.push("JWT_SECRET_FILE");
+        }
+        if self.tls {
+            names.extend([
+                "TLS_CERT_FILE",
+                "TLS_KEY_FILE",
+                "CLIENT_TLS_CA_FILE",
+                "CLIENT_TLS_DOMAIN",
+            ]);
+        }
+        if self.registry.is_some() {
+            names.push("ADVERTISE_ADDRESS");
+        }
+        names
+    }
+}
+
+fn value(name: &'static str, value: &str) -> EnvValue {
+    EnvValue {
+        name,
+        value: value.to_owned(),
+        networked: false,
+    }
+}
+
+fn networked(name: &'static str, value: &str) -> EnvValue {
+    EnvValue {
+        networked: true,
+        ..self::value(name, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::{build_sections, ProjectDefaults};
+
+    #[test]
+    fn every_variable_the_deployment_sets_is_a_setting_of_the_project() {
+        for features in Features::all_combinations() {
+            let sections: Vec<_> = std::iter::once(&crate::model::base::BASE)
+                .chain(features.parts())
+                .flat_map(|part| part.sections)
+                .copied()
+                .collect();
+            let sections = build_sections(
+                &sections,
+                ProjectDefaults {
+                    services: &[],
+                    role_rules: &[],
+                    read_methods: &[],
+                },
+            );
+            let declared: Vec<String> = sections
+                .iter()
+                .flat_map(|section| &section.settings)
+                .filter_map(|setting| setting.env.clone())
+                .collect();
+            let deployment = Deployment::new("svc", &features, &sections);
+            for name in deployment.variables() {
+                assert!(
+                    declared.iter().any(|env| env == name),
+                    "{name} with {}",
+                    features.label()
+                );
+            }
+            assert_eq!(deployment.grpc_port, "50051");
+            assert_eq!(
+                deployment.metrics_port.is_some(),
+                features.monitoring.is_chosen()
+            );
+        }
+    }
+}
