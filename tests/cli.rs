@@ -854,6 +854,55 @@ fn features_are_recorded_and_switched_with_gen_adding_dependencies_and_removing_
 }
 
 #[test]
+fn deployment_files_follow_gen_and_leave_with_deploy_none() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    let compose = project.join("docker-compose.yml");
+    assert!(!fs::read_to_string(&compose).unwrap().contains("redis"));
+    microframework()
+        .args(["gen", "-q", "--discovery", "redis", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    let text = fs::read_to_string(&compose).unwrap();
+    assert!(
+        text.contains("\n  redis:\n") && text.contains("REDIS_URL"),
+        "{text}"
+    );
+
+    microframework()
+        .args(["gen", "-q", "--deploy", "none", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    for gone in [
+        "Dockerfile",
+        ".dockerignore",
+        "docker-compose.yml",
+        ".github",
+        "deploy/k8s/base",
+        "deploy/systemd",
+        "deploy/prometheus",
+    ] {
+        assert!(
+            !project.join(gone).exists(),
+            "{gone} stays after --deploy none"
+        );
+    }
+    // The overlays are the user's: kept, with nothing else around them.
+    assert!(project
+        .join("deploy/k8s/overlays/prod/kustomization.yaml")
+        .is_file());
+    let record = fs::read_to_string(project.join("microframework.toml")).unwrap();
+    assert!(record.contains("deploy = \"none\""), "{record}");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
+
+#[test]
 fn check_reports_a_manifest_that_lacks_what_the_features_need() {
     let work = tempfile::tempdir().unwrap();
     let project = new_project(work.path(), "user-service");

@@ -1,9 +1,9 @@
 //! The deployment files of generated projects pass the checkers platform teams run, with
-//! zero findings: hadolint (not even info or style); kustomize and `kubernetes-validate --strict` for every Kubernetes
-//! version it bundles from 1.27 on; checkov's kubernetes and dockerfile frameworks; `docker
-//! compose config`; actionlint and the workflow JSON schema; `systemd-analyze verify` and
-//! `security`. The counts of checks passed and failed per tool are printed past the test
-//! harness's capture, so CI's log shows them.
+//! zero findings: hadolint (not even info or style); kustomize and `kubernetes-validate
+//! --strict` for every Kubernetes version it bundles from 1.27 on; checkov's kubernetes and
+//! dockerfile frameworks; `docker compose config`; actionlint and the workflow JSON schema;
+//! `systemd-analyze verify` and `security`. The counts of checks passed and failed per tool
+//! are printed past the test harness's capture, so CI's log shows them.
 //!
 //! The checkers come from `scripts/test` (pinned in `scripts/checkers.txt`, in the virtualenv
 //! `DEPLOY_CHECKERS`; kustomize is kubectl's, or the binary `KUSTOMIZE` names), so this test

@@ -82,6 +82,7 @@ pub fn run(
         if change.change == Change::Remove {
             let path = dir.join(&change.file.path);
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            remove_empty_parents(&dir, &path);
             written += 1;
             if verbosity == Verbosity::Verbose {
                 eprintln!("  removed {}", change.file.path);
@@ -121,4 +122,16 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// Removes the directories that removing `file` left empty, up to the project's root; a
+/// directory with anything else in it stays.
+fn remove_empty_parents(root: &Path, file: &Path) {
+    let mut parent = file.parent();
+    while let Some(dir) = parent {
+        if dir == root || !dir.starts_with(root) || fs::remove_dir(dir).is_err() {
+            break;
+        }
+        parent = dir.parent();
+    }
 }
