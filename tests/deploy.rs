@@ -411,6 +411,7 @@ fn checkov(checkers: &Checkers, framework: &str, dir: &Path, tally: &mut Tally) 
         "checkov dockerfile"
     };
     let count = tally.tool(tool, "checks");
+    let mut reasons = Vec::new();
     for report in &reports {
         let summary = &report["summary"];
         let number = |key: &str| summary[key].as_u64().unwrap_or(0) as usize;
@@ -437,31 +438,19 @@ fn checkov(checkers: &Checkers, framework: &str, dir: &Path, tally: &mut Tally) 
             "checkov {framework}"
         );
         for skipped in &skipped_checks {
+            let id = skipped["check_id"].as_str().unwrap_or_default();
             let reason = skipped["check_result"]["suppress_comment"]
                 .as_str()
                 .unwrap_or_default();
-            if skipped["check_id"] != "CKV_K8S_43" || reason.len() < 40 {
+            if id != "CKV_K8S_43" || reason.len() < 40 {
                 count.failed += 1;
                 count
                     .notes
                     .push(format!("skipped without a reason: {skipped}"));
             }
+            reasons.push(format!("skipped {id} by annotation: {reason}"));
         }
     }
-    let reasons: Vec<String> = reports
-        .iter()
-        .flat_map(|report| report["results"]["skipped_checks"].as_array().cloned())
-        .flatten()
-        .map(|skipped| {
-            format!(
-                "skipped {} by annotation: {}",
-                skipped["check_id"].as_str().unwrap_or_default(),
-                skipped["check_result"]["suppress_comment"]
-                    .as_str()
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
     if let Some(reason) = reasons.first() {
         count
             .notes

@@ -471,16 +471,7 @@ pub fn build_project(
         read_methods: &read_methods,
     };
     let config_sections = build_sections(&sections, defaults);
-    let ports = config_sections
-        .iter()
-        .flat_map(|section| {
-            section
-                .settings
-                .iter()
-                .filter(|setting| setting.key == "port")
-                .map(|setting| (section.key.clone(), setting.toml_default.clone()))
-        })
-        .collect();
+    let ports = listening_ports(&config_sections);
     let chosen_sections: BTreeSet<&str> = sections.iter().map(|s| s.key).collect();
     let disabled_sections = features::Features::all_parts()
         .iter()
@@ -503,7 +494,7 @@ pub fn build_project(
     let deploy = features
         .deploy
         .is_chosen()
-        .then(|| features::deploy::Deployment::new(name, features, &config_sections));
+        .then(|| features::deploy::Deployment::new(name, features, &config_sections, &ports));
     Ok(Project {
         modules,
         dependencies: dependency_lines(parts.iter().flat_map(|p| p.dependencies)),
@@ -555,6 +546,20 @@ pub fn build_project(
 
 /// Dependency lines sorted by crate, one per crate: the same crate from two parts gets the
 /// union of their features.
+/// The default port of each section that listens (`grpc`, `metrics`), by section key.
+pub fn listening_ports(sections: &[ConfigSection]) -> BTreeMap<String, String> {
+    sections
+        .iter()
+        .flat_map(|section| {
+            section
+                .settings
+                .iter()
+                .filter(|setting| setting.key == "port")
+                .map(|setting| (section.key.clone(), setting.toml_default.clone()))
+        })
+        .collect()
+}
+
 fn dependency_lines<'a>(dependencies: impl Iterator<Item = &'a Dependency>) -> Vec<DependencyLine> {
     let mut merged: BTreeMap<&'static str, (Dependency, Vec<&'static str>)> = BTreeMap::new();
     for dependency in dependencies {

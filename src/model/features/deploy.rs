@@ -2,6 +2,8 @@
 //! Kubernetes, systemd, CI), derived from the project's settings so that every port and
 //! variable in them is the one `config/default.toml` declares.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{DiscoveryKind, Features, Kind, Part};
@@ -115,8 +117,14 @@ pub struct Registry {
 }
 
 impl Deployment {
-    /// The deployment of a project with these features and settings; `name` is the binary.
-    pub fn new(name: &str, features: &Features, sections: &[ConfigSection]) -> Self {
+    /// The deployment of a project with these features, settings and listening ports (by
+    /// section: `grpc`, `metrics`); `name` is the binary.
+    pub fn new(
+        name: &str,
+        features: &Features,
+        sections: &[ConfigSection],
+        ports: &BTreeMap<String, String>,
+    ) -> Self {
         let default_of = |path: &str| -> String {
             sections
                 .iter()
@@ -125,17 +133,18 @@ impl Deployment {
                 .map(|setting| setting.toml_default.trim_matches('"').to_owned())
                 .unwrap_or_default()
         };
-        let monitoring = features.monitoring.is_chosen();
+        let grpc_port = ports.get("grpc").cloned().unwrap_or_default();
+        let metrics_port = ports.get("metrics").cloned();
         let mut env = vec![
             value("APP_ENV", "production"),
             value("LOG_FORMAT", "json"),
             value("RUST_LOG", "info"),
             value("GRPC_HOST", "0.0.0.0"),
-            value("GRPC_PORT", &default_of("grpc.port")),
+            value("GRPC_PORT", &grpc_port),
         ];
-        if monitoring {
+        if let Some(port) = &metrics_port {
             env.push(value("METRICS_HOST", "0.0.0.0"));
-            env.push(value("METRICS_PORT", &default_of("metrics.port")));
+            env.push(value("METRICS_PORT", port));
         }
         if features.tracing.is_chosen() {
             env.push(value("OTEL_SERVICE_NAME", name));
@@ -168,11 +177,11 @@ impl Deployment {
             cargo_chef_version: CARGO_CHEF_VERSION,
             runtime_image: RUNTIME_IMAGE,
             uid: RUNTIME_UID,
-            grpc_port: default_of("grpc.port"),
-            metrics_port: monitoring.then(|| default_of("metrics.port")),
+            prometheus_image: metrics_port.is_some().then_some(PROMETHEUS_IMAGE),
+            grpc_port,
+            metrics_port,
             env,
             registry,
-            prometheus_image: monitoring.then_some(PROMETHEUS_IMAGE),
             secrets: if features.auth.is_chosen() {
                 vec!["JWT_SECRET"]
             } else {
@@ -246,7 +255,8 @@ mod tests {
                 .flat_map(|section| &section.settings)
                 .filter_map(|setting| setting.env.clone())
                 .collect();
-            let deployment = Deployment::new("svc", &features, &sections);
+            let ports = crate::model::listening_ports(&sections);
+            let deployment = Deployment::new("svc", &features, &sections, &ports);
             for name in deployment.variables() {
                 assert!(
                     declared.iter().any(|env| env == name),
