@@ -8,7 +8,8 @@ use clap::{
 };
 
 use crate::model::features::{
-    AuthKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+    AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind,
+    TracingKind,
 };
 
 /// A parser of a feature's kinds, listing each with its description in `--help`.
@@ -124,6 +125,9 @@ pub struct FeatureArgs {
     /// Dockerfile, compose, Kubernetes, systemd and CI files [default: all].
     #[arg(long, value_parser = kind::<DeployKind>(), value_name = "KIND")]
     pub deploy: Option<DeployKind>,
+    /// Where the resources' records are kept: memory, postgres [default: memory].
+    #[arg(long = "with-database", value_parser = kind::<DatabaseKind>(), value_name = "KIND")]
+    pub database: Option<DatabaseKind>,
 }
 
 impl FeatureArgs {
@@ -136,6 +140,7 @@ impl FeatureArgs {
             tracing: self.tracing.unwrap_or(base.tracing),
             discovery: self.discovery.unwrap_or(base.discovery),
             deploy: self.deploy.unwrap_or(base.deploy),
+            database: self.database.unwrap_or(base.database),
         }
     }
 }

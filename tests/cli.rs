@@ -930,3 +930,73 @@ fn check_reports_a_manifest_that_lacks_what_the_features_need() {
         .unwrap()
         .contains("prometheus"));
 }
+
+#[test]
+fn a_database_follows_gen_and_leaves_the_users_store_when_switched_off() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    assert!(!project.join("src/database.rs").exists());
+    microframework()
+        .args(["gen", "-q", "--with-database", "postgres", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    for file in [
+        "src/database.rs",
+        "src/store/postgres/mod.rs",
+        "src/store/postgres/user.rs",
+        "migrations/0001_create_users.sql",
+        "deploy/k8s/base/secret-database.yaml",
+        "tests/database.rs",
+    ] {
+        assert!(project.join(file).is_file(), "gen wrote no {file}");
+    }
+    let compose = fs::read_to_string(project.join("docker-compose.yml")).unwrap();
+    assert!(compose.contains("\n  postgres:\n"), "{compose}");
+    let manifest = fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("sqlx"), "{manifest}");
+    let record = fs::read_to_string(project.join("microframework.toml")).unwrap();
+    assert!(record.contains("database = \"postgres\""), "{record}");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+
+    microframework()
+        .args(["gen", "-q", "--with-database", "memory", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    for gone in [
+        "src/database.rs",
+        "src/store/postgres/mod.rs",
+        "tests/database.rs",
+    ] {
+        assert!(!project.join(gone).exists(), "{gone} stays with memory");
+    }
+    // The user's store and migrations stay: they are theirs, and may come back.
+    assert!(project.join("src/store/postgres/user.rs").is_file());
+    assert!(project.join("migrations/0001_create_users.sql").is_file());
+    let services = fs::read_to_string(project.join("src/services/mod.rs")).unwrap();
+    assert!(!services.contains("database"), "{services}");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_spec_with_a_database_is_refused_and_nothing_is_written() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/specs/library.toml");
+    microframework()
+        .current_dir(work.path())
+        .args(["new", "library", "--with-database", "postgres", "--spec"])
+        .arg(&spec)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--with-database postgres"));
+    assert!(tree(work.path()).is_empty());
+}

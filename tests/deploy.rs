@@ -26,7 +26,15 @@ const PROJECTS: &[(&str, &[&str])] = &[
     ("default-service", &[]),
     (
         "every-option-service",
-        &["--tls", "--with-tracing", "otlp", "--discovery", "etcd"],
+        &[
+            "--tls",
+            "--with-tracing",
+            "otlp",
+            "--discovery",
+            "etcd",
+            "--with-database",
+            "postgres",
+        ],
     ),
     ("redis-service", &["--discovery", "redis"]),
     ("dns-service", &["--discovery", "dns"]),
@@ -291,7 +299,12 @@ fn deployment_files_pass_every_checker() {
                 format!("{name}: {}", text(&compose))
             });
         let compose_file = read(&project.join("docker-compose.yml"));
-        for (flag, service) in [("etcd", "\n  etcd:"), ("redis", "\n  redis:")] {
+        let services = [
+            ("etcd", "\n  etcd:"),
+            ("redis", "\n  redis:"),
+            ("postgres", "\n  postgres:"),
+        ];
+        for (flag, service) in services {
             assert_eq!(
                 compose_file.contains(service),
                 flags.contains(&flag),

@@ -138,6 +138,11 @@ fn remove_with_links(file: &Path) {
 /// debug info or incremental state (a tonic test executable with full debug info is some
 /// 100 MB, and every project has several).
 fn cargo(project: &Project, args: &[&str]) -> Output {
+    cargo_env(project, args, &[])
+}
+
+/// [`cargo`] with more environment variables (`DATABASE_URL` for the tests).
+fn cargo_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = args.to_vec();
     let builds = matches!(args[0], "build" | "check" | "clippy" | "test");
     if builds {
@@ -152,6 +157,7 @@ fn cargo(project: &Project, args: &[&str]) -> Output {
         .env("CARGO_PROFILE_DEV_STRIP", "debuginfo")
         .env("PROTOC", "/bin/false")
         .env_remove("RUSTFLAGS")
+        .envs(env.iter().copied())
         .output()
         .expect("cargo runs");
     if builds {
@@ -871,11 +877,20 @@ fn a_project_of_an_earlier_version_regenerates_builds_and_passes_its_tests() {
 #[ignore = "compiles generated projects with other features; run by scripts/test"]
 fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     let work = tempfile::tempdir().unwrap();
-    let every = ["--tls", "--with-tracing", "otlp"].map(str::to_owned);
-    let project = generate(work.path(), "secure-service", &every);
+    let every = [
+        "--tls",
+        "--with-tracing",
+        "otlp",
+        "--with-database",
+        "postgres",
+    ];
+    let project = generate(work.path(), "secure-service", &every.map(str::to_owned));
     // Besides the default tests: TLS with rcgen certificates, an mTLS client without a
-    // certificate rejected, and a call's span exported to an OTLP collector in the test.
-    cargo(&project, &["test", "--quiet"]);
+    // certificate rejected, a call's span exported to an OTLP collector in the test, and the
+    // database tests against a real PostgreSQL.
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.url();
+    cargo_env(&project, &["test", "--quiet"], &[("DATABASE_URL", &url)]);
     cargo(
         &project,
         &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
@@ -905,8 +920,11 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     let certs = project.join("certs");
     let file = |name: &str| certs.join(name).display().to_string();
     let ca = certs.join("ca.crt");
-    let (_server, grpc) =
-        start_server_with(&project, "secure-service", &[("TLS_CLIENT_CA_FILE", &ca)]);
+    let env = [
+        ("TLS_CLIENT_CA_FILE", ca.as_path()),
+        ("DATABASE_URL", Path::new(&url)),
+    ];
+    let (_server, grpc) = start_server_with(&project, "secure-service", &env);
     let health = grpc
         .over_tls(&[
             "-cacert".into(),
@@ -1043,4 +1061,114 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
         &["--discovery", "dns"].map(str::to_owned),
     );
     checked(&project);
+}
+
+/// Waits up to 30 s until `ready` holds; how long that took.
+fn time_until(what: &str, mut ready: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// The overall health status the server at `grpc` answers, as grpcurl prints it.
+fn health_status(grpc: &Grpcurl) -> String {
+    let output = grpc.run(&[&grpc.address, "grpc.health.v1.Health/Check"]);
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    answer["status"].as_str().unwrap_or("no answer").to_owned()
+}
+
+#[test]
+#[ignore = "compiles a generated project and runs it against PostgreSQL; run by scripts/test"]
+fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage() {
+    let mut postgres = support::postgres::Postgres::start();
+    let url = postgres.url();
+    let work = tempfile::tempdir().unwrap();
+    // Seed 003's command, verbatim.
+    BinCommand::cargo_bin("microframework")
+        .unwrap()
+        .current_dir(work.path())
+        .args([
+            "new",
+            "user-service",
+            "--type=grpc",
+            "--with-database=postgres",
+            "--with-monitoring=prometheus",
+            "--quiet",
+        ])
+        .assert()
+        .success();
+    let project = Project {
+        dir: work.path().join("user-service"),
+        outputs: RefCell::default(),
+    };
+    // Its own tests, against the real server (a database each, dropped afterwards).
+    let database = [("DATABASE_URL", url.as_str())];
+    cargo_env(&project, &["test", "--quiet"], &database);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
+    cargo(&project, &["fmt", "--check"]);
+
+    let env = [
+        ("DATABASE_URL", Path::new(&url)),
+        ("DATABASE_HEALTH_INTERVAL_MS", Path::new("200")),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", Path::new("500")),
+    ];
+    let (mut server, grpc) = start_server_with(&project, "user-service", &env);
+    time_until("SERVING", || health_status(&grpc) == "SERVING");
+    let create = "user.v1.UserService/CreateUser";
+    let ids: Vec<String> = (0..20)
+        .map(|i| {
+            let body = format!(r#"{{"name": "User {i}", "email": "user{i}@example.com"}}"#);
+            let created = grpc.call(create, &body);
+            created[0]["user"]["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    let taken = grpc.call_err(create, r#"{"name": "Again", "email": "USER3@example.com"}"#);
+    assert!(taken.contains("AlreadyExists"), "{taken}");
+
+    // SIGKILL: every acknowledged write is found by the next server.
+    server.0.as_mut().expect("running").kill().expect("SIGKILL");
+    drop(server);
+    let (_server, grpc) = start_server_with(&project, "user-service", &env);
+    time_until("SERVING after the restart", || {
+        health_status(&grpc) == "SERVING"
+    });
+    for id in &ids {
+        let found = grpc.call(
+            "user.v1.UserService/GetUser",
+            &format!(r#"{{"id": "{id}"}}"#),
+        );
+        assert_eq!(found[0]["user"]["id"], Value::from(id.as_str()));
+    }
+    let listed = grpc.call("user.v1.UserService/ListUsers", r#"{"page_size": 100}"#);
+    assert_eq!(listed[0]["totalSize"], Value::from(20), "{listed:?}");
+
+    // The database stops while serving: NOT_SERVING and UNAVAILABLE, then both recover.
+    let get = format!(r#"{{"id": "{}"}}"#, ids[0]);
+    postgres.stop();
+    let stopped = Instant::now();
+    let not_serving = time_until("NOT_SERVING", || health_status(&grpc) == "NOT_SERVING");
+    let failed = grpc.call_err("user.v1.UserService/GetUser", &get);
+    assert!(failed.contains("Unavailable"), "{failed}");
+    let failed_after = stopped.elapsed();
+    postgres.start_again();
+    let restarted = Instant::now();
+    let serving = time_until("SERVING again", || health_status(&grpc) == "SERVING");
+    let answered = time_until("a call answered again", || {
+        grpc.run(&["-d", &get, &grpc.address, "user.v1.UserService/GetUser"])
+            .status
+            .success()
+    });
+    let answered = restarted.elapsed().max(answered);
+    let _ = writeln!(
+        std::io::stderr(),
+        "postgres outage: NOT_SERVING {not_serving:?} after the stop (a call failed UNAVAILABLE \
+         {failed_after:?} after it); SERVING {serving:?} after the restart, calls answered \
+         {answered:?} after it"
+    );
 }

@@ -5,7 +5,8 @@
 use microframework::{
     commands::pipeline::render_new_project,
     model::features::{
-        AuthKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind, TracingKind,
+        AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind,
+        TracingKind,
     },
     plan::templates::Templates,
     render::RenderedFile,
@@ -19,6 +20,7 @@ const NONE: Features = Features {
     tracing: TracingKind::None,
     discovery: DiscoveryKind::Static,
     deploy: DeployKind::None,
+    database: DatabaseKind::Memory,
 };
 
 fn render(features: &Features) -> Vec<RenderedFile> {
@@ -86,6 +88,13 @@ fn each_feature_kind_brings_its_files() {
                 ..NONE
             },
         ),
+        (
+            "database_postgres",
+            Features {
+                database: DatabaseKind::Postgres,
+                ..NONE
+            },
+        ),
     ];
     for (label, features) in kinds {
         let own: Vec<RenderedFile> = render(&features)
@@ -133,6 +142,7 @@ fn shared_files_compose_every_feature() {
         tracing: TracingKind::Otlp,
         discovery: DiscoveryKind::Etcd,
         deploy: DeployKind::All,
+        database: DatabaseKind::Postgres,
     };
     let shared = [
         ".github/workflows/ci.yml",

@@ -82,6 +82,8 @@ pub struct Project {
     pub ports: BTreeMap<String, String>,
     /// What the deployment files need, when the project has them (`--deploy`).
     pub deploy: Option<features::deploy::Deployment>,
+    /// The database the resources are kept in, unless they are kept in memory.
+    pub database: Option<features::database::Database>,
     /// The first application route, by path, whose one request is read before its handler
     /// runs (unary or server streaming): where the generated tests check the message size
     /// limit.
@@ -454,6 +456,13 @@ pub fn build_project(
     let has_resources = services
         .iter()
         .any(|s| s.resource.is_some() || !s.spec_resources.is_empty());
+    if features.database.is_chosen() && services.iter().any(|s| !s.spec_resources.is_empty()) {
+        anyhow::bail!(
+            "--with-database {}: a service spec's resources are kept in memory for now; \
+             use --with-database memory with --spec",
+            features.database.name()
+        );
+    }
     let parts: Vec<&Part> = std::iter::once(&base::BASE)
         .chain(has_resources.then_some(&base::STORE))
         .chain(features.parts())
@@ -519,6 +528,7 @@ pub fn build_project(
         disabled_keys: disabled_keys.into_iter().collect(),
         ports,
         deploy,
+        database: features::database::Database::of(features.database),
         features: features.kinds(),
         chosen: features.chosen(),
         method_types,

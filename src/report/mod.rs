@@ -96,6 +96,11 @@ pub fn new_project_summary(
     eprintln!();
     eprintln!("Next steps:");
     eprintln!("  cd {}", target.display());
+    if project.database.is_some() {
+        eprintln!(
+            "  export DATABASE_URL=postgres://USER:PASSWORD@localhost:5432/postgres   # the server and the tests need PostgreSQL"
+        );
+    }
     eprintln!("  cargo test          # build and run the generated tests");
     let port = project.ports.get("grpc").map_or("", String::as_str);
     eprintln!("  cargo run           # serve on 0.0.0.0:{port} (GRPC_PORT to change)");

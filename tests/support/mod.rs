@@ -2,10 +2,13 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 
 use microframework::model::features::{
-    AuthKind, DeployKind, DiscoveryKind, Features, MonitoringKind, TlsKind, TracingKind,
+    AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, MonitoringKind, TlsKind,
+    TracingKind,
 };
 
 /// A project generated from proto fixtures.
@@ -192,6 +195,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
+            database: DatabaseKind::Memory,
         },
     ),
     (
@@ -203,6 +207,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tracing: TracingKind::Otlp,
             discovery: DiscoveryKind::Etcd,
             deploy: DeployKind::All,
+            database: DatabaseKind::Memory,
         },
     ),
     (
@@ -214,6 +219,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Redis,
             deploy: DeployKind::All,
+            database: DatabaseKind::Memory,
         },
     ),
     (
@@ -225,6 +231,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Dns,
             deploy: DeployKind::All,
+            database: DatabaseKind::Memory,
         },
     ),
     (
@@ -236,6 +243,19 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::None,
+            database: DatabaseKind::Memory,
+        },
+    ),
+    (
+        "postgres",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: TlsKind::None,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+            discovery: DiscoveryKind::Static,
+            deploy: DeployKind::All,
+            database: DatabaseKind::Postgres,
         },
     ),
 ];

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{DiscoveryKind, Features, Kind, Part};
+use super::{DatabaseKind, DiscoveryKind, Features, Kind, Part};
 use crate::model::settings::ConfigSection;
 
 /// `--deploy`: whether the project gets deployment files.
@@ -62,6 +62,7 @@ pub const RUNTIME_UID: &str = "65532";
 const REDIS_IMAGE: &str = "redis:7.4.1-alpine";
 const ETCD_IMAGE: &str = "quay.io/coreos/etcd:v3.5.17";
 const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.0.1";
+const POSTGRES_IMAGE: &str = "postgres:17.2-alpine";
 
 /// The deployment files' view of the project.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +92,23 @@ pub struct Deployment {
     /// Whether the gRPC port speaks TLS: Kubernetes' native gRPC probes are plaintext only,
     /// so probes run `<binary> healthcheck` then.
     pub tls: bool,
+    /// The database compose runs beside the service, when the project keeps its records in one.
+    pub database: Option<DatabaseService>,
+}
+
+/// A database that compose runs beside the service, and that the cluster's URL names.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseService {
+    /// Compose service and host name: `postgres`.
+    pub name: &'static str,
+    /// Its image.
+    pub image: &'static str,
+    /// Its port.
+    pub port: &'static str,
+    /// The database: the crate's name (`user_service`).
+    pub database: String,
+    /// The role the service connects as.
+    pub user: &'static str,
 }
 
 /// A setting's environment variable and its value in a deployment.
@@ -189,6 +207,16 @@ impl Deployment {
             },
             development_secret: default_of("auth.secret"),
             tls: features.tls.is_chosen(),
+            database: match features.database {
+                DatabaseKind::Memory => None,
+                DatabaseKind::Postgres => Some(DatabaseService {
+                    name: "postgres",
+                    image: POSTGRES_IMAGE,
+                    port: "5432",
+                    database: name.replace('-', "_"),
+                    user: "app",
+                }),
+            },
         }
     }
 
@@ -209,6 +237,13 @@ impl Deployment {
         }
         if self.registry.is_some() {
             names.push("ADVERTISE_ADDRESS");
+        }
+        if self.database.is_some() {
+            names.extend([
+                "DATABASE_URL",
+                "DATABASE_URL_FILE",
+                "DATABASE_MIGRATE_ON_START",
+            ]);
         }
         names
     }

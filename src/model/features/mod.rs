@@ -3,6 +3,7 @@
 //! and brings the templates of `templates/features/<feature>/<kind>/` into the project.
 
 pub mod auth;
+pub mod database;
 pub mod deploy;
 pub mod discovery;
 pub mod metrics;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use crate::model::settings::SectionSpec;
 
 pub use auth::AuthKind;
+pub use database::DatabaseKind;
 pub use deploy::DeployKind;
 pub use discovery::DiscoveryKind;
 pub use metrics::MonitoringKind;
@@ -141,6 +143,8 @@ pub struct Features {
     pub discovery: DiscoveryKind,
     /// Deployment files (`--deploy`).
     pub deploy: DeployKind,
+    /// Where the resources' records are kept (`--with-database`).
+    pub database: DatabaseKind,
 }
 
 impl Default for Features {
@@ -152,6 +156,7 @@ impl Default for Features {
             tracing: TracingKind::None,
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
+            database: DatabaseKind::Memory,
         }
     }
 }
@@ -188,6 +193,7 @@ impl Features {
             self.tls.part(),
             self.tracing.part(),
             self.discovery.part(),
+            self.database.part(),
             self.deploy.part(),
         ]
         .into_iter()
@@ -217,6 +223,7 @@ impl Features {
             ChosenFeature::of(self.tls),
             ChosenFeature::of(self.tracing),
             ChosenFeature::of(self.discovery),
+            ChosenFeature::of(self.database),
             ChosenFeature::of(self.deploy),
         ]
         .into_iter()
@@ -238,6 +245,7 @@ impl Features {
             names::<MonitoringKind>(),
             names::<TracingKind>(),
             names::<DiscoveryKind>(),
+            names::<DatabaseKind>(),
             names::<DeployKind>(),
         ]
     }
@@ -251,14 +259,17 @@ impl Features {
                     for &(tracing, _, _) in TracingKind::KINDS {
                         for &(discovery, _, _) in DiscoveryKind::KINDS {
                             for &(deploy, _, _) in DeployKind::KINDS {
-                                all.push(Self {
-                                    auth,
-                                    tls,
-                                    monitoring,
-                                    tracing,
-                                    discovery,
-                                    deploy,
-                                });
+                                for &(database, _, _) in DatabaseKind::KINDS {
+                                    all.push(Self {
+                                        auth,
+                                        tls,
+                                        monitoring,
+                                        tracing,
+                                        discovery,
+                                        deploy,
+                                        database,
+                                    });
+                                }
                             }
                         }
                     }
@@ -286,6 +297,7 @@ impl Features {
             (TracingKind::FEATURE, self.tracing.name()),
             (DiscoveryKind::FEATURE, self.discovery.name()),
             (DeployKind::FEATURE, self.deploy.name()),
+            (DatabaseKind::FEATURE, self.database.name()),
         ])
     }
 
@@ -309,6 +321,7 @@ impl Features {
                 TracingKind::FEATURE => features.tracing = recorded(feature, value)?,
                 DiscoveryKind::FEATURE => features.discovery = recorded(feature, value)?,
                 DeployKind::FEATURE => features.deploy = recorded(feature, value)?,
+                DatabaseKind::FEATURE => features.database = recorded(feature, value)?,
                 other => bail!(
                     "microframework.toml: unknown feature `{other}` in [features]; known: {}",
                     Self::catalogue()
@@ -346,7 +359,7 @@ mod tests {
     #[test]
     fn the_record_round_trips_every_combination() {
         let all = Features::all_combinations();
-        assert_eq!(all.len(), 128);
+        assert_eq!(all.len(), 256);
         for features in all {
             assert_eq!(
                 Features::from_record(&features.to_record()).unwrap(),
