@@ -988,15 +988,24 @@ fn a_database_follows_gen_and_leaves_the_users_store_when_switched_off() {
 }
 
 #[test]
-fn a_spec_with_a_database_is_refused_and_nothing_is_written() {
+fn switching_the_database_names_the_handlers_whose_signature_changes() {
     let work = tempfile::tempdir().unwrap();
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/specs/library.toml");
     microframework()
         .current_dir(work.path())
-        .args(["new", "library", "--with-database", "postgres", "--spec"])
+        .args(["new", "library", "-q", "--spec"])
         .arg(&spec)
         .assert()
-        .failure()
-        .stderr(predicates::str::contains("--with-database postgres"));
-    assert!(tree(work.path()).is_empty());
+        .success();
+    let project = work.path().join("library");
+    microframework()
+        .args(["gen", "--with-database", "postgres", "--project"])
+        .arg(&project)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "src/services/library_service.rs: yours, so unchanged, but the server now passes the database",
+        ));
+    assert!(project.join("migrations/0001_create_tables.sql").is_file());
+    assert!(project.join("src/store/postgres/table.rs").is_file());
 }

@@ -742,7 +742,26 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         cargo(&project, &["fmt", "--check"]);
     }
 
+    // The same spec over PostgreSQL (a table per resource), and its proto as a `--proto`
+    // project with a database (stub handlers holding the pool): their tests against a server
+    // started here.
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.url();
+    let database = [("DATABASE_URL", url.as_str())];
     let library = &support::SPEC_FIXTURES[0];
+    let args = [
+        "--spec".to_owned(),
+        library.path().display().to_string(),
+        "--with-database".to_owned(),
+        "postgres".to_owned(),
+    ];
+    let project = generate(work.path(), "library-db", &args);
+    cargo_env(&project, &["test", "--quiet"], &database);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
+
     let api = work.path().join("api");
     let proto = api.join("acme/library/v1/library_service.proto");
     BinCommand::cargo_bin("microframework")
@@ -758,6 +777,8 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         proto.display().to_string(),
         "-I".to_owned(),
         api.display().to_string(),
+        "--with-database".to_owned(),
+        "postgres".to_owned(),
     ];
     let project = generate(work.path(), "library-from-proto", &args);
     assert_eq!(generated_service_names(&project), [library.service]);
@@ -767,7 +788,11 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         std::fs::read_to_string(&proto).unwrap(),
         "the proto is copied with its import path intact"
     );
-    cargo(&project, &["test", "--quiet"]);
+    cargo_env(&project, &["test", "--quiet"], &database);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
 }
 
 #[test]

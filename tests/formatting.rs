@@ -8,7 +8,7 @@ mod support;
 use microframework::{
     commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
     input::ProtoInput,
-    model::features::{DatabaseKind, DeployKind, DiscoveryKind, Features},
+    model::features::{DeployKind, DiscoveryKind, Features},
     plan::templates::Templates,
     render::RenderedFile,
 };
@@ -56,11 +56,7 @@ fn generated_rust_is_rustfmt_clean_for_every_spec_fixture() {
     let templates = Templates::embedded().expect("templates parse");
     for fixture in support::SPEC_FIXTURES {
         let text = std::fs::read_to_string(fixture.path()).expect("a spec");
-        // A spec's resources are kept in memory whatever the database (refused otherwise).
-        let sets = support::FEATURE_SETS
-            .iter()
-            .filter(|(_, features)| features.database == DatabaseKind::Memory);
-        for (label, features) in sets {
+        for (label, features) in support::FEATURE_SETS {
             let (_, files) =
                 render_spec_project(fixture.name, &fixture.path(), &text, features, &templates)
                     .unwrap_or_else(|err| panic!("{}: {err:#}", fixture.name));

@@ -114,6 +114,14 @@ pub fn run(
                 );
             }
         }
+        for (file, receives) in &regeneration.rewired_handlers {
+            let change = if *receives {
+                "now passes the database: `from_config(config: &Config, database: &Database)`"
+            } else {
+                "no longer passes a database: `from_config(config: &Config)`"
+            };
+            eprintln!("  {file}: yours, so unchanged, but the server {change}; change its signature to match");
+        }
         for gap in &regeneration.removed_methods {
             eprintln!(
                 "  {}: `{}` is no longer in the proto; it was left in place",

@@ -456,13 +456,6 @@ pub fn build_project(
     let has_resources = services
         .iter()
         .any(|s| s.resource.is_some() || !s.spec_resources.is_empty());
-    if features.database.is_chosen() && services.iter().any(|s| !s.spec_resources.is_empty()) {
-        anyhow::bail!(
-            "--with-database {}: a service spec's resources are kept in memory for now; \
-             use --with-database memory with --spec",
-            features.database.name()
-        );
-    }
     let parts: Vec<&Part> = std::iter::once(&base::BASE)
         .chain(has_resources.then_some(&base::STORE))
         .chain(features.parts())

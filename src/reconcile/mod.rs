@@ -12,7 +12,10 @@ use crate::{
         lint,
         project_file::{fingerprint, ProjectFile, PROJECT_FILE},
     },
-    model::{Method, Project, Service},
+    model::{
+        features::{Features, Kind},
+        Method, Project, Service,
+    },
     plan::{templates::Templates, Ownership},
     render::RenderedFile,
 };
@@ -82,6 +85,9 @@ pub struct Regeneration {
     pub removed_methods: Vec<MethodGap>,
     /// Style findings in the user's root protos (none for a spec's proto, which is the tool's).
     pub lint_findings: Vec<lint::Finding>,
+    /// Handlers (user-owned) whose `from_config` no longer matches its caller because the
+    /// database was switched: (file, whether it now receives the database).
+    pub rewired_handlers: Vec<(String, bool)>,
 }
 
 /// Compares the project rendered from `dir`'s own inputs with what is on disk.
@@ -101,12 +107,39 @@ pub fn compare(
     remove_unplanned(dir, record, &mut files);
     let (missing_methods, removed_methods) = method_gaps(dir, project);
     insert_stubs(project, &missing_methods, &mut files, templates)?;
+    let rewired_handlers = rewired_handlers(dir, record, project)?;
     Ok(Regeneration {
         files,
         missing_methods,
         removed_methods,
         lint_findings,
+        rewired_handlers,
     })
+}
+
+/// The existing handlers built by `from_config` whose signature the database switch changes:
+/// with a database, the server passes it (`from_config(config, database)`); without, not. The
+/// default service's handler is built from its store instead, which the tool picks.
+fn rewired_handlers(
+    dir: &Path,
+    record: &ProjectFile,
+    project: &Project,
+) -> anyhow::Result<Vec<(String, bool)>> {
+    let before = Features::from_record(&record.features)?
+        .database
+        .is_chosen();
+    let now = project.database.is_some();
+    if before == now {
+        return Ok(Vec::new());
+    }
+    Ok(project
+        .services
+        .iter()
+        .filter(|s| s.resource.is_none() && !s.replaces_health)
+        .map(|s| format!("src/services/{}.rs", s.module))
+        .filter(|file| dir.join(file).is_file())
+        .map(|file| (file, now))
+        .collect())
 }
 
 fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange {
