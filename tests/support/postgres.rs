@@ -97,14 +97,10 @@ impl Postgres {
     }
 
     fn run(&self, program: &Path, args: &[&str]) {
-        let mut command = if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        let output = command.args(args).output().expect("PostgreSQL's tools run");
+        let output = as_server_user(program)
+            .args(args)
+            .output()
+            .expect("PostgreSQL's tools run");
         assert!(
             output.status.success(),
             "{} {}: {}{}",
@@ -119,16 +115,8 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         if self.running {
-            let pg_ctl = self.bin.join("pg_ctl");
             let data = self.data();
-            let mut command = if is_root() {
-                let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(&pg_ctl);
-                command
-            } else {
-                Command::new(&pg_ctl)
-            };
-            let _ = command
+            let _ = as_server_user(&self.bin.join("pg_ctl"))
                 .args(["-D", &data, "-m", "immediate", "-w", "stop"])
                 .output();
         }
@@ -148,6 +136,17 @@ fn server_bin() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
+}
+
+/// `program`, run as `postgres` when this runs as root.
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
 }
 
 fn is_root() -> bool {
