@@ -213,7 +213,7 @@ impl Deployment {
                     name: "postgres",
                     image: POSTGRES_IMAGE,
                     port: "5432",
-                    database: name.replace('-', "_"),
+                    database: crate::naming::crate_name(name),
                     user: "app",
                 }),
             },
