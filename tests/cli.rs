@@ -1008,4 +1008,78 @@ fn switching_the_database_names_the_handlers_whose_signature_changes() {
         ));
     assert!(project.join("migrations/0001_create_tables.sql").is_file());
     assert!(project.join("src/store/postgres/table.rs").is_file());
+
+    // PostgreSQL to SQLite: the handler names `store::table`, so it stays as it is; the
+    // migration, written for PostgreSQL, is named.
+    let handler = fs::read_to_string(project.join("src/services/library_service.rs")).unwrap();
+    let switched = microframework()
+        .args(["gen", "--with-database", "sqlite", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&switched.get_output().stderr).into_owned();
+    assert!(!said.contains("library_service.rs"), "{said}");
+    assert!(
+        said.contains("migrations/0001_create_tables.sql: yours, so unchanged, but written for PostgreSQL: rewrite it for SQLite"),
+        "{said}"
+    );
+    assert_eq!(
+        fs::read_to_string(project.join("src/services/library_service.rs")).unwrap(),
+        handler
+    );
+    assert!(project.join("src/store/sqlite/table.rs").is_file());
+    assert!(!project.join("src/store/postgres/table.rs").exists());
+    // Deleted, the migration comes back written for SQLite.
+    fs::remove_file(project.join("migrations/0001_create_tables.sql")).unwrap();
+    microframework()
+        .args(["gen", "-q", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    let migration = fs::read_to_string(project.join("migrations/0001_create_tables.sql")).unwrap();
+    assert!(migration.contains("AUTOINCREMENT"), "{migration}");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_sqlite_project_keeps_its_file_on_one_replica_and_a_volume() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path(), "user-service");
+    microframework()
+        .args(["gen", "-q", "--with-database", "sqlite", "--project"])
+        .arg(&project)
+        .assert()
+        .success();
+    for file in [
+        "src/database.rs",
+        "src/store/sqlite/mod.rs",
+        "src/store/sqlite/user.rs",
+        "migrations/0001_create_users.sql",
+        "deploy/k8s/base/pvc.yaml",
+        "tests/database.rs",
+    ] {
+        assert!(project.join(file).is_file(), "gen wrote no {file}");
+    }
+    for absent in [
+        "deploy/k8s/base/hpa.yaml",
+        "deploy/k8s/base/secret-database.yaml",
+    ] {
+        assert!(!project.join(absent).exists(), "{absent} with SQLite");
+    }
+    // config/default.toml is the user's; the default is in the tool's config.rs.
+    let config = fs::read_to_string(project.join("src/config.rs")).unwrap();
+    assert!(config.contains("sqlite://data/records.db"), "{config}");
+    let services = fs::read_to_string(project.join("src/services/mod.rs")).unwrap();
+    assert!(services.contains("SqliteStore"), "{services}");
+    let record = fs::read_to_string(project.join("microframework.toml")).unwrap();
+    assert!(record.contains("database = \"sqlite\""), "{record}");
+    microframework()
+        .current_dir(&project)
+        .args(["check"])
+        .assert()
+        .success();
 }

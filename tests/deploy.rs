@@ -39,8 +39,15 @@ const PROJECTS: &[(&str, &[&str])] = &[
     ("redis-service", &["--discovery", "redis"]),
     ("dns-service", &["--discovery", "dns"]),
     (
-        "bare-service",
-        &["--auth", "none", "--with-monitoring", "none"],
+        "bare-sqlite-service",
+        &[
+            "--auth",
+            "none",
+            "--with-monitoring",
+            "none",
+            "--with-database",
+            "sqlite",
+        ],
     ),
 ];
 
@@ -284,6 +291,29 @@ fn deployment_files_pass_every_checker() {
                         .any(|probe| probe.starts_with(&format!("port: {grpc_port} "))
                             && !probe.contains("service:")),
                     "{name}/{overlay}: readiness asks about the server: {probes:?}"
+                );
+            }
+            // A SQLite file is for one process: one pod on a claimed volume, replaced only
+            // once the old one has stopped, and no autoscaler.
+            let sqlite = flags.contains(&"sqlite");
+            for (wanted, what) in [
+                ("kind: PersistentVolumeClaim", "a volume claim"),
+                ("type: Recreate", "the Recreate strategy"),
+                (
+                    "DATABASE_URL: sqlite:///data/records.db",
+                    "the file on the volume",
+                ),
+            ] {
+                assert_eq!(yaml.contains(wanted), sqlite, "{name}/{overlay}: {what}");
+            }
+            if overlay == "prod" {
+                let one = yaml.contains("replicas: 1\n");
+                assert_eq!(one, sqlite, "{name}/prod: one replica only with SQLite");
+            }
+            if sqlite {
+                assert!(
+                    !yaml.contains("HorizontalPodAutoscaler"),
+                    "{name}/{overlay}"
                 );
             }
             manifests.push(manifest);

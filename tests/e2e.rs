@@ -742,7 +742,7 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         cargo(&project, &["fmt", "--check"]);
     }
 
-    // The same spec over PostgreSQL (a table per resource), and its proto as a `--proto`
+    // The same spec over PostgreSQL (a table per resource) and SQLite, and its proto as a `--proto`
     // project with a database (stub handlers holding the pool): their tests against a server
     // started here.
     let postgres = support::postgres::Postgres::start();
@@ -759,6 +759,25 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
     cargo_env(&project, &["test", "--quiet"], &database);
     cargo(
         &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
+    // And over SQLite: the same handler, whose tables come from `store::table` either way.
+    let args = [
+        "--spec".to_owned(),
+        library.path().display().to_string(),
+        "--with-database".to_owned(),
+        "sqlite".to_owned(),
+    ];
+    let sqlite = generate(work.path(), "library-sqlite", &args);
+    let handler = "src/services/library_service.rs";
+    assert_eq!(
+        std::fs::read_to_string(sqlite.join(handler)).unwrap(),
+        std::fs::read_to_string(project.join(handler)).unwrap(),
+        "one handler for both databases"
+    );
+    cargo(&sqlite, &["test", "--quiet"]);
+    cargo(
+        &sqlite,
         &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
     );
 
@@ -1143,35 +1162,7 @@ fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage
         ("DATABASE_HEALTH_INTERVAL_MS", Path::new("200")),
         ("DATABASE_ACQUIRE_TIMEOUT_MS", Path::new("500")),
     ];
-    let (mut server, grpc) = start_server_with(&project, "user-service", &env);
-    time_until("SERVING", || health_status(&grpc) == "SERVING");
-    let create = "user.v1.UserService/CreateUser";
-    let ids: Vec<String> = (0..20)
-        .map(|i| {
-            let body = format!(r#"{{"name": "User {i}", "email": "user{i}@example.com"}}"#);
-            let created = grpc.call(create, &body);
-            created[0]["user"]["id"].as_str().expect("an id").to_owned()
-        })
-        .collect();
-    let taken = grpc.call_err(create, r#"{"name": "Again", "email": "USER3@example.com"}"#);
-    assert!(taken.contains("AlreadyExists"), "{taken}");
-
-    // SIGKILL: every acknowledged write is found by the next server.
-    server.0.as_mut().expect("running").kill().expect("SIGKILL");
-    drop(server);
-    let (_server, grpc) = start_server_with(&project, "user-service", &env);
-    time_until("SERVING after the restart", || {
-        health_status(&grpc) == "SERVING"
-    });
-    for id in &ids {
-        let found = grpc.call(
-            "user.v1.UserService/GetUser",
-            &format!(r#"{{"id": "{id}"}}"#),
-        );
-        assert_eq!(found[0]["user"]["id"], Value::from(id.as_str()));
-    }
-    let listed = grpc.call("user.v1.UserService/ListUsers", r#"{"page_size": 100}"#);
-    assert_eq!(listed[0]["totalSize"], Value::from(20), "{listed:?}");
+    let (_server, grpc, ids) = writes_survive_a_kill(&project, &env);
 
     // The database stops while serving: NOT_SERVING and UNAVAILABLE, then both recover.
     let get = format!(r#"{{"id": "{}"}}"#, ids[0]);
@@ -1196,4 +1187,72 @@ fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage
          {failed_after:?} after it); SERVING {serving:?} after the restart, calls answered \
          {answered:?} after it"
     );
+}
+
+/// Serves `project` with `env`, creates 20 users (and is refused a duplicate email), kills the
+/// server with SIGKILL and starts it again: every acknowledged write must be found. Returns
+/// the running server, its client and the ids.
+fn writes_survive_a_kill(
+    project: &Project,
+    env: &[(&str, &Path)],
+) -> (Server, Grpcurl, Vec<String>) {
+    let (mut server, grpc) = start_server_with(project, "user-service", env);
+    time_until("SERVING", || health_status(&grpc) == "SERVING");
+    let create = "user.v1.UserService/CreateUser";
+    let ids: Vec<String> = (0..20)
+        .map(|i| {
+            let body = format!(r#"{{"name": "User {i}", "email": "user{i}@example.com"}}"#);
+            let created = grpc.call(create, &body);
+            created[0]["user"]["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    let taken = grpc.call_err(create, r#"{"name": "Again", "email": "USER3@example.com"}"#);
+    assert!(taken.contains("AlreadyExists"), "{taken}");
+
+    server.0.as_mut().expect("running").kill().expect("SIGKILL");
+    drop(server);
+    let (server, grpc) = start_server_with(project, "user-service", env);
+    time_until("SERVING after the restart", || {
+        health_status(&grpc) == "SERVING"
+    });
+    for id in &ids {
+        let found = grpc.call(
+            "user.v1.UserService/GetUser",
+            &format!(r#"{{"id": "{id}"}}"#),
+        );
+        assert_eq!(found[0]["user"]["id"], Value::from(id.as_str()));
+    }
+    let listed = grpc.call("user.v1.UserService/ListUsers", r#"{"page_size": 100}"#);
+    assert_eq!(listed[0]["totalSize"], Value::from(20), "{listed:?}");
+    (server, grpc, ids)
+}
+
+#[test]
+#[ignore = "compiles a generated project with SQLite; run by scripts/test"]
+fn a_sqlite_service_passes_its_tests_and_keeps_every_write_through_a_kill() {
+    let work = tempfile::tempdir().unwrap();
+    let project = generate(
+        work.path(),
+        "user-service",
+        &["--with-database=sqlite"].map(str::to_owned),
+    );
+    // Its own tests need nothing installed: a SQLite file each, in the temporary directory.
+    cargo(&project, &["test", "--quiet"]);
+    cargo(
+        &project,
+        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    );
+    cargo(&project, &["fmt", "--check"]);
+
+    let file = work.path().join("data/records.db");
+    let url = format!("sqlite://{}", file.display());
+    let env = [("DATABASE_URL", Path::new(&url))];
+    let (_server, grpc, ids) = writes_survive_a_kill(&project, &env);
+    assert!(
+        file.is_file(),
+        "the database is the file DATABASE_URL names"
+    );
+    let get = format!(r#"{{"id": "{}"}}"#, ids[0]);
+    let found = grpc.call("user.v1.UserService/GetUser", &get);
+    assert_eq!(found[0]["user"]["name"], Value::from("User 0"));
 }

@@ -1,6 +1,6 @@
 //! Snapshots of the rendered default project: every file of `new user-service`, pinned; the
 //! files of every feature's kinds; the shared files with every feature on; and which files
-//! each of the 128 combinations of features has. Review changes with `cargo insta review`.
+//! each of the 384 combinations of features has. Review changes with `cargo insta review`.
 
 use microframework::{
     commands::pipeline::render_new_project,
@@ -95,6 +95,13 @@ fn each_feature_kind_brings_its_files() {
                 ..NONE
             },
         ),
+        (
+            "database_sqlite",
+            Features {
+                database: DatabaseKind::Sqlite,
+                ..NONE
+            },
+        ),
     ];
     for (label, features) in kinds {
         let own: Vec<RenderedFile> = render(&features)
@@ -176,12 +183,34 @@ fn shared_files_compose_every_feature() {
 
 #[test]
 fn the_files_of_every_combination() {
-    let listing: Vec<String> = Features::all_combinations()
-        .iter()
-        .map(|features| {
-            let paths: Vec<String> = render(features).into_iter().map(|f| f.path).collect();
-            format!("{}:\n  {}", features.label(), paths.join("\n  "))
-        })
-        .collect();
+    let templates = Templates::embedded().expect("templates parse");
+    let all = Features::all_combinations();
+    // Rendered on every core: hundreds of projects.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = all.len().div_ceil(threads);
+    let listing: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = all
+            .chunks(chunk)
+            .map(|combinations| {
+                let templates = &templates;
+                scope.spawn(move || {
+                    combinations
+                        .iter()
+                        .map(|features| {
+                            let (_, files) =
+                                render_new_project("user-service", features, templates)
+                                    .expect("renders");
+                            let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
+                            format!("{}:\n  {}", features.label(), paths.join("\n  "))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a worker"))
+            .collect()
+    });
     insta::assert_snapshot!("combinations", listing.join("\n"));
 }

@@ -122,6 +122,11 @@ pub fn run(
             };
             eprintln!("  {file}: yours, so unchanged, but the server {change}; change its signature to match");
         }
+        for (file, written_for, now) in &regeneration.foreign_migrations {
+            eprintln!(
+                "  {file}: yours, so unchanged, but written for {written_for}: rewrite it for {now}, or delete it and run `gen` again for the tool's version, before the server starts"
+            );
+        }
         for gap in &regeneration.removed_methods {
             eprintln!(
                 "  {}: `{}` is no longer in the proto; it was left in place",

@@ -475,12 +475,18 @@ pub fn build_project(
     let config_sections = build_sections(&sections, defaults);
     let ports = listening_ports(&config_sections);
     let chosen_sections: BTreeSet<&str> = sections.iter().map(|s| s.key).collect();
-    let disabled_sections = features::Features::all_parts()
+    // Kinds of one feature may declare the same section (both databases' `database`).
+    let mut disabled_sections: Vec<&'static str> = Vec::new();
+    for key in features::Features::all_parts()
         .iter()
         .flat_map(|p| p.sections)
         .map(|s| s.key)
         .filter(|key| !key.contains('.') && !chosen_sections.contains(key))
-        .collect();
+    {
+        if !disabled_sections.contains(&key) {
+            disabled_sections.push(key);
+        }
+    }
     let chosen_keys: BTreeSet<(&str, &str)> = sections
         .iter()
         .flat_map(|section| section.settings.iter().map(|s| (section.key, s.key)))

@@ -13,7 +13,7 @@ use crate::{
         project_file::{fingerprint, ProjectFile, PROJECT_FILE},
     },
     model::{
-        features::{Features, Kind},
+        features::{database::Database, Features, Kind},
         Method, Project, Service,
     },
     plan::{templates::Templates, Ownership},
@@ -88,6 +88,9 @@ pub struct Regeneration {
     /// Handlers (user-owned) whose `from_config` no longer matches its caller because the
     /// database was switched: (file, whether it now receives the database).
     pub rewired_handlers: Vec<(String, bool)>,
+    /// Migrations (user-owned) written for the database the project used before a switch to
+    /// another: (file, the database they were written for, the one the project uses now).
+    pub foreign_migrations: Vec<(String, &'static str, &'static str)>,
 }
 
 /// Compares the project rendered from `dir`'s own inputs with what is on disk.
@@ -108,13 +111,38 @@ pub fn compare(
     let (missing_methods, removed_methods) = method_gaps(dir, project);
     insert_stubs(project, &missing_methods, &mut files, templates)?;
     let rewired_handlers = rewired_handlers(dir, record, project)?;
+    let foreign_migrations = foreign_migrations(record, project, &files)?;
     Ok(Regeneration {
         files,
         missing_methods,
         removed_methods,
         lint_findings,
         rewired_handlers,
+        foreign_migrations,
     })
+}
+
+/// The migrations the tool would write, kept because they are the user's, that were written
+/// for the other SQL database when the project switches between PostgreSQL and SQLite: their
+/// SQL is the other's (`BIGINT GENERATED ... AS IDENTITY` against `AUTOINCREMENT`).
+fn foreign_migrations(
+    record: &ProjectFile,
+    project: &Project,
+    files: &[FileChange],
+) -> anyhow::Result<Vec<(String, &'static str, &'static str)>> {
+    let before = Features::from_record(&record.features)?.database;
+    let (Some(was), Some(now)) = (Database::of(before), project.database.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    if was.kind == now.kind {
+        return Ok(Vec::new());
+    }
+    Ok(files
+        .iter()
+        .filter(|f| f.change == Change::KeepUserOwned && f.file.path.starts_with("migrations/"))
+        .filter(|f| f.on_disk.as_deref() != Some(f.file.contents.as_str()))
+        .map(|f| (f.file.path.clone(), was.title, now.title))
+        .collect())
 }
 
 /// The existing handlers built by `from_config` whose signature the database switch changes:

@@ -96,7 +96,11 @@ pub fn new_project_summary(
     eprintln!();
     eprintln!("Next steps:");
     eprintln!("  cd {}", target.display());
-    if project.database.is_some() {
+    if project
+        .database
+        .as_ref()
+        .is_some_and(|db| db.kind == "postgres")
+    {
         eprintln!(
             "  export DATABASE_URL=postgres://USER:PASSWORD@localhost:5432/postgres   # the server and the tests need PostgreSQL"
         );

@@ -258,4 +258,16 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             database: DatabaseKind::Postgres,
         },
     ),
+    (
+        "sqlite",
+        Features {
+            auth: AuthKind::Jwt,
+            tls: TlsKind::None,
+            monitoring: MonitoringKind::Prometheus,
+            tracing: TracingKind::None,
+            discovery: DiscoveryKind::Static,
+            deploy: DeployKind::All,
+            database: DatabaseKind::Sqlite,
+        },
+    ),
 ];

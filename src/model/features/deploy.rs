@@ -94,6 +94,20 @@ pub struct Deployment {
     pub tls: bool,
     /// The database compose runs beside the service, when the project keeps its records in one.
     pub database: Option<DatabaseService>,
+    /// The SQLite file, when the project keeps its records in one: on a volume of its own,
+    /// which one instance at a time can use.
+    pub sqlite: Option<SqliteFile>,
+}
+
+/// Where a deployment keeps the SQLite file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SqliteFile {
+    /// The directory in the container, a volume (`/data`).
+    pub dir: &'static str,
+    /// The file in it (`records.db`); systemd keeps it in the unit's state directory.
+    pub file: &'static str,
+    /// The size the Kubernetes volume claims.
+    pub size: &'static str,
 }
 
 /// A database that compose runs beside the service, and that the cluster's URL names.
@@ -208,7 +222,7 @@ impl Deployment {
             development_secret: default_of("auth.secret"),
             tls: features.tls.is_chosen(),
             database: match features.database {
-                DatabaseKind::Memory => None,
+                DatabaseKind::Memory | DatabaseKind::Sqlite => None,
                 DatabaseKind::Postgres => Some(DatabaseService {
                     name: "postgres",
                     image: POSTGRES_IMAGE,
@@ -217,6 +231,11 @@ impl Deployment {
                     user: "app",
                 }),
             },
+            sqlite: (features.database == DatabaseKind::Sqlite).then_some(SqliteFile {
+                dir: "/data",
+                file: "records.db",
+                size: "1Gi",
+            }),
         }
     }
 
@@ -244,6 +263,9 @@ impl Deployment {
                 "DATABASE_URL_FILE",
                 "DATABASE_MIGRATE_ON_START",
             ]);
+        }
+        if self.sqlite.is_some() {
+            names.push("DATABASE_URL");
         }
         names
     }

@@ -61,6 +61,12 @@ pub trait Kind: Copy + Eq + 'static {
 
     /// What the kind adds to the project; `None` for the kind that leaves the feature out.
     fn part(self) -> Option<&'static Part>;
+
+    /// The folder of its templates under `templates/features/<feature>/`: its name, unless
+    /// kinds share one.
+    fn folder(self) -> &'static str {
+        self.name()
+    }
 }
 
 /// What the base project or a feature's kind adds to the project, besides its templates.
@@ -168,6 +174,8 @@ pub struct ChosenFeature {
     pub feature: &'static str,
     /// The kind chosen (`jwt`).
     pub kind: &'static str,
+    /// The folder of its templates (the kind's, unless kinds share one).
+    pub folder: &'static str,
 }
 
 impl ChosenFeature {
@@ -175,12 +183,13 @@ impl ChosenFeature {
         kind.is_chosen().then(|| Self {
             feature: K::FEATURE,
             kind: kind.name(),
+            folder: kind.folder(),
         })
     }
 
     /// The folder under `templates/` whose templates this feature brings.
     pub fn template_dir(&self) -> String {
-        format!("{FEATURES_DIR}{}/{}/", self.feature, self.kind)
+        format!("{FEATURES_DIR}{}/{}/", self.feature, self.folder)
     }
 }
 
@@ -359,7 +368,7 @@ mod tests {
     #[test]
     fn the_record_round_trips_every_combination() {
         let all = Features::all_combinations();
-        assert_eq!(all.len(), 256);
+        assert_eq!(all.len(), 384);
         for features in all {
             assert_eq!(
                 Features::from_record(&features.to_record()).unwrap(),
@@ -402,5 +411,21 @@ mod tests {
             ]
         );
         assert_eq!(chosen[1].template_dir(), "features/auth/jwt/");
+    }
+
+    #[test]
+    fn both_sql_databases_share_one_folder() {
+        for database in [DatabaseKind::Postgres, DatabaseKind::Sqlite] {
+            let features = Features {
+                database,
+                ..Features::default()
+            };
+            let chosen = features.chosen();
+            let dirs: Vec<String> = chosen.iter().map(ChosenFeature::template_dir).collect();
+            assert!(
+                dirs.contains(&"features/database/sql/".to_owned()),
+                "{dirs:?}"
+            );
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! A hand-written tonic server of `user.v1.UserService` with what a minimal service needs and
 //! nothing else: `GetUser` looks the user up in memory (one user, seeded from `SEED_USER_ID`),
 //! the rest answer UNIMPLEMENTED. No auth, metrics, logging, limits or panic guard: the
-//! baseline of benches/load/run. With the `postgres` feature and `DATABASE_URL` set,
-//! `GetUser` and `CreateUser` run the generated store's queries over a pool like its own.
+//! baseline of benches/load/run. With the `postgres` (or `sqlite`) feature and `DATABASE_URL`
+//! set, `GetUser` and `CreateUser` run the generated store's queries over a pool like its own.
 
 use std::{collections::HashMap, pin::Pin, sync::RwLock};
 
@@ -16,11 +16,26 @@ use pb::user_service_server::{UserService, UserServiceServer};
 
 struct Minimal {
     users: RwLock<HashMap<String, pb::User>>,
-    #[cfg(feature = "postgres")]
-    pool: Option<sqlx::PgPool>,
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    pool: Option<Pool>,
 }
 
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
+compile_error!("build with one database feature: postgres or sqlite");
 #[cfg(feature = "postgres")]
+type Pool = sqlx::PgPool;
+#[cfg(feature = "sqlite")]
+type Pool = sqlx::SqlitePool;
+
+/// The generated store's INSERT: PostgreSQL fills in the times, SQLite is given them (`$4`).
+#[cfg(feature = "postgres")]
+const INSERT: &str = "INSERT INTO users (id, name, email) VALUES ($1, $2, $3) \
+    RETURNING sequence, id, name, email, create_time, update_time";
+#[cfg(feature = "sqlite")]
+const INSERT: &str = "INSERT INTO users (id, name, email, create_time, update_time) \
+    VALUES ($1, $2, $3, $4, $4) RETURNING sequence, id, name, email, create_time, update_time";
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,
@@ -30,7 +45,7 @@ struct Row {
     update_time: time::OffsetDateTime,
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
     let nanos = time.unix_timestamp_nanos();
     prost_types::Timestamp {
@@ -39,7 +54,7 @@ fn timestamp(time: time::OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 impl From<Row> for pb::User {
     fn from(row: Row) -> Self {
         Self {
@@ -66,7 +81,7 @@ impl UserService for Minimal {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
         let id = request.into_inner().id;
-        #[cfg(feature = "postgres")]
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         if let Some(pool) = &self.pool {
             let row: Option<Row> = sqlx::query_as(
                 "SELECT sequence, id, name, email, create_time, update_time FROM users WHERE id = $1",
@@ -93,16 +108,16 @@ impl UserService for Minimal {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
-        #[cfg(feature = "postgres")]
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         if let Some(pool) = &self.pool {
             let request = request.into_inner();
-            let row: Row = sqlx::query_as(
-                "INSERT INTO users (id, name, email) VALUES ($1, $2, $3) \
-                 RETURNING sequence, id, name, email, create_time, update_time",
-            )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&request.name)
-            .bind(&request.email)
+            let insert = sqlx::query_as(INSERT)
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(&request.name)
+                .bind(&request.email);
+            #[cfg(feature = "sqlite")]
+            let insert = insert.bind(time::OffsetDateTime::now_utc());
+            let row: Row = insert
             .fetch_one(pool)
             .await
             .map_err(|err| Status::unavailable(err.to_string()))?;
@@ -170,9 +185,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Err(_) => None,
     };
+    #[cfg(feature = "sqlite")]
+    let pool = match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(sqlite(&url).await?),
+        Err(_) => None,
+    };
     let minimal = Minimal {
         users,
-        #[cfg(feature = "postgres")]
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         pool,
     };
     Server::builder()
@@ -180,4 +200,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .serve(address)
         .await?;
     Ok(())
+}
+
+/// The generated server's SQLite pool (4 connections, write-ahead log, `synchronous=NORMAL`,
+/// a busy timeout) over a file of its own: the generated migration's table, holding the user
+/// `SEED_USER_ID` names.
+#[cfg(feature = "sqlite")]
+async fn sqlite(url: &str) -> Result<Pool, Box<dyn std::error::Error>> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    use std::str::FromStr;
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS users (sequence INTEGER PRIMARY KEY AUTOINCREMENT, \
+         id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, email TEXT NOT NULL, \
+         create_time TEXT NOT NULL, update_time TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    let now = time::OffsetDateTime::now_utc();
+    sqlx::query("INSERT OR IGNORE INTO users (id, name, email, create_time, update_time) VALUES ($1, $2, $3, $4, $4)")
+        .bind(std::env::var("SEED_USER_ID").unwrap_or_default())
+        .bind("Ada Lovelace")
+        .bind("ada@example.com")
+        .bind(now)
+        .execute(&pool)
+        .await?;
+    Ok(pool)
 }
