@@ -101,25 +101,26 @@ impl Database {
     }
 }
 
+/// sqlx with `features` and nothing else: its default features would pick a runtime and TLS.
+const fn sqlx(features: &'static [&'static str]) -> Dependency {
+    Dependency {
+        default_features: false,
+        ..Dependency::with_features("sqlx", "0.9", features)
+    }
+}
+
 /// What `postgres` adds to the project.
 pub const POSTGRES: Part = Part {
     modules: &["database"],
     dependencies: &[
-        Dependency {
-            default_features: false,
-            ..Dependency::with_features(
-                "sqlx",
-                "0.9",
-                &[
-                    "runtime-tokio",
-                    "tls-rustls-ring-webpki",
-                    "postgres",
-                    "macros",
-                    "migrate",
-                    "time",
-                ],
-            )
-        },
+        sqlx(&[
+            "runtime-tokio",
+            "tls-rustls-ring-webpki",
+            "postgres",
+            "macros",
+            "migrate",
+            "time",
+        ]),
         Dependency::plain("time", "0.3"),
     ],
     dev_dependencies: &[],
@@ -157,14 +158,7 @@ pub const POSTGRES: Part = Part {
 pub const SQLITE: Part = Part {
     modules: &["database"],
     dependencies: &[
-        Dependency {
-            default_features: false,
-            ..Dependency::with_features(
-                "sqlx",
-                "0.9",
-                &["runtime-tokio", "sqlite-bundled", "macros", "migrate", "time"],
-            )
-        },
+        sqlx(&["runtime-tokio", "sqlite-bundled", "macros", "migrate", "time"]),
         Dependency::plain("time", "0.3"),
     ],
     dev_dependencies: &[],
