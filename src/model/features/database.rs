@@ -64,8 +64,6 @@ pub struct Database {
     /// The kind's name (`postgres`, `sqlite`), also the module of its stores under
     /// `src/store/`.
     pub kind: &'static str,
-    /// The same, as the module name of its stores.
-    pub module: &'static str,
     /// The product's name, for prose (`PostgreSQL`).
     pub title: &'static str,
     /// The store type of each resource's module there (`PgStore`).
@@ -83,7 +81,6 @@ impl Database {
             DatabaseKind::Memory => None,
             DatabaseKind::Postgres => Some(Self {
                 kind: "postgres",
-                module: "postgres",
                 title: "PostgreSQL",
                 store: "PgStore",
                 pool: "PgPool",
@@ -91,7 +88,6 @@ impl Database {
             }),
             DatabaseKind::Sqlite => Some(Self {
                 kind: "sqlite",
-                module: "sqlite",
                 title: "SQLite",
                 store: "SqliteStore",
                 pool: "SqlitePool",
