@@ -13,7 +13,7 @@ use crate::{
         project_file::{fingerprint, ProjectFile, PROJECT_FILE},
     },
     model::{
-        features::{database::Database, Features, Kind},
+        features::{database::Database, DatabaseKind, Features, Kind},
         Method, Project, Service,
     },
     plan::{templates::Templates, Ownership},
@@ -110,8 +110,9 @@ pub fn compare(
     remove_unplanned(dir, record, &mut files);
     let (missing_methods, removed_methods) = method_gaps(dir, project);
     insert_stubs(project, &missing_methods, &mut files, templates)?;
-    let rewired_handlers = rewired_handlers(dir, record, project)?;
-    let foreign_migrations = foreign_migrations(record, project, &files)?;
+    let database_before = Features::from_record(&record.features)?.database;
+    let rewired_handlers = rewired_handlers(dir, database_before, project);
+    let foreign_migrations = foreign_migrations(database_before, project, &files);
     Ok(Regeneration {
         files,
         missing_methods,
@@ -126,48 +127,40 @@ pub fn compare(
 /// for the other SQL database when the project switches between PostgreSQL and SQLite: their
 /// SQL is the other's (`BIGINT GENERATED ... AS IDENTITY` against `AUTOINCREMENT`).
 fn foreign_migrations(
-    record: &ProjectFile,
+    before: DatabaseKind,
     project: &Project,
     files: &[FileChange],
-) -> anyhow::Result<Vec<(String, &'static str, &'static str)>> {
-    let before = Features::from_record(&record.features)?.database;
+) -> Vec<(String, &'static str, &'static str)> {
     let (Some(was), Some(now)) = (Database::of(before), project.database.as_ref()) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     if was.kind == now.kind {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    Ok(files
+    files
         .iter()
         .filter(|f| f.change == Change::KeepUserOwned && f.file.path.starts_with("migrations/"))
         .filter(|f| f.on_disk.as_deref() != Some(f.file.contents.as_str()))
         .map(|f| (f.file.path.clone(), was.title, now.title))
-        .collect())
+        .collect()
 }
 
 /// The existing handlers built by `from_config` whose signature the database switch changes:
 /// with a database, the server passes it (`from_config(config, database)`); without, not. The
 /// default service's handler is built from its store instead, which the tool picks.
-fn rewired_handlers(
-    dir: &Path,
-    record: &ProjectFile,
-    project: &Project,
-) -> anyhow::Result<Vec<(String, bool)>> {
-    let before = Features::from_record(&record.features)?
-        .database
-        .is_chosen();
+fn rewired_handlers(dir: &Path, before: DatabaseKind, project: &Project) -> Vec<(String, bool)> {
     let now = project.database.is_some();
-    if before == now {
-        return Ok(Vec::new());
+    if before.is_chosen() == now {
+        return Vec::new();
     }
-    Ok(project
+    project
         .services
         .iter()
         .filter(|s| s.resource.is_none() && !s.replaces_health)
         .map(|s| format!("src/services/{}.rs", s.module))
         .filter(|file| dir.join(file).is_file())
         .map(|file| (file, now))
-        .collect())
+        .collect()
 }
 
 fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange {
