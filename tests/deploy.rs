@@ -16,10 +16,14 @@ use std::{
     io::Write as _,
     path::{Path, PathBuf},
     process::{Command, Output},
+    sync::Mutex,
+    time::{Duration, Instant},
 };
 
 use assert_cmd::Command as BinCommand;
 use serde_json::Value;
+
+mod support;
 
 /// The projects checked: a name and the flags of `new`.
 const PROJECTS: &[(&str, &[&str])] = &[
@@ -170,10 +174,46 @@ impl Checkers {
     }
 }
 
+/// The time each checker took, over every project, for the suite's table of slow steps.
+static CHECKER_TIME: Mutex<BTreeMap<String, Duration>> = Mutex::new(BTreeMap::new());
+
 fn run(command: &mut Command) -> Output {
-    command
+    let started = Instant::now();
+    let output = command
         .output()
-        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"))
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    *CHECKER_TIME
+        .lock()
+        .unwrap()
+        .entry(checker_name(command))
+        .or_default() += started.elapsed();
+    output
+}
+
+/// The checker `command` runs: its program, with checkov's framework and systemd-analyze's
+/// verb.
+fn checker_name(command: &Command) -> String {
+    let program = Path::new(command.get_program())
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let detail = match program.as_str() {
+        "checkov" => args
+            .iter()
+            .skip_while(|arg| *arg != "--framework")
+            .nth(1)
+            .cloned(),
+        "systemd-analyze" | "kubectl" => args.first().cloned(),
+        _ => None,
+    };
+    match detail {
+        Some(detail) => format!("{program} {detail}"),
+        None => program,
+    }
 }
 
 fn text(output: &Output) -> String {
@@ -413,6 +453,9 @@ fn deployment_files_pass_every_checker() {
         assert!(!bare.join(file).exists(), "--deploy none wrote {file}");
     }
 
+    for (checker, took) in CHECKER_TIME.lock().unwrap().iter() {
+        support::steps::record(&format!("checker {checker} (every project)"), *took);
+    }
     let report = tally.report();
     let _ = std::io::stderr().write_all(report.as_bytes());
     let _ = fs::write(

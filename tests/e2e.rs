@@ -1,21 +1,17 @@
-//! End to end: the built binary generates `user-service`; the generated project compiles with
-//! no protoc, passes its own tests, clippy and rustfmt; its server answers grpcurl and exits
-//! cleanly on SIGTERM.
+//! End to end: the built binary generates projects; each compiles with no protoc, passes its
+//! own tests, clippy and rustfmt; their servers answer grpcurl and exit cleanly on SIGTERM.
 //!
 //! Slow (a tonic project compiles in minutes cold), so ignored by plain `cargo test`;
-//! `scripts/test` runs it. Every generated project shares one target directory
-//! (`MICROFRAMEWORK_E2E_TARGET`, default `target/e2e`) so dependencies compile once; a
-//! project's own outputs leave it when the test is done with the project, and nothing is
-//! built with debug info or incremental state, so the suite fits on a small disk.
+//! `scripts/test` runs it. Each test builds its projects as members of a Cargo workspace of its
+//! own, all sharing one target directory and one set of dependency features, so each
+//! dependency compiles once for the suite (`support::workspace` says how).
 
 use std::{
-    cell::RefCell,
-    collections::BTreeSet,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
-    ops::Deref,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Output, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -24,6 +20,10 @@ use serde_json::Value;
 
 mod support;
 
+use support::workspace::{
+    assert_success, build_env, shared_target_dir, Project, TestRun, Workspace,
+};
+
 /// Services every generated server adds to its own.
 const INFRASTRUCTURE_SERVICES: &[&str] = &[
     "grpc.health.v1.Health",
@@ -31,178 +31,24 @@ const INFRASTRUCTURE_SERVICES: &[&str] = &[
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-fn shared_target_dir() -> PathBuf {
-    std::env::var_os("MICROFRAMEWORK_E2E_TARGET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e"))
+/// Builds `project` alone in `workspace` and runs its tests, then `cargo fmt --check`: with
+/// clippy as the compiler, so it is linted too.
+fn build_test_and_format(workspace: &Workspace, project: &Project) -> TestRun {
+    workspace.build();
+    let run = workspace.test(project, &[]);
+    workspace.fmt_check(project);
+    run
 }
 
-/// A generated project. What cargo builds of the project itself (its library, binary, test
-/// executables and build script output) is removed from the shared target directory when the
-/// project is dropped: those are most of the suite's disk use, while the dependencies they
-/// share stay.
-struct Project {
-    dir: PathBuf,
-    outputs: RefCell<BTreeSet<PathBuf>>,
-}
-
-impl Project {
-    /// Notes the outputs of this project among cargo's JSON messages.
-    fn record_outputs(&self, stdout: &[u8]) {
-        let package = format!("file://{}#", self.dir.display());
-        let mut outputs = self.outputs.borrow_mut();
-        for line in String::from_utf8_lossy(stdout).lines() {
-            let Ok(message) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let ours = message["package_id"]
-                .as_str()
-                .is_some_and(|id| id.contains(&package));
-            if !ours {
-                continue;
-            }
-            match message["reason"].as_str() {
-                Some("compiler-artifact") => {
-                    let files = message["filenames"].as_array().into_iter().flatten();
-                    let executable = message["executable"].as_str().into_iter();
-                    for file in files.filter_map(Value::as_str).chain(executable) {
-                        outputs.insert(PathBuf::from(file));
-                    }
-                }
-                Some("build-script-executed") => {
-                    if let Some(out_dir) = message["out_dir"].as_str() {
-                        outputs.insert(PathBuf::from(out_dir));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-impl Deref for Project {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl AsRef<Path> for Project {
-    fn as_ref(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        for output in self.outputs.get_mut().iter() {
-            if output.is_dir() {
-                let _ = std::fs::remove_dir_all(output);
-            } else {
-                remove_with_links(output);
-            }
-        }
-    }
-}
-
-/// Removes `file` and the hard links cargo made of it beside it or in `deps/` beside it (a
-/// binary is linked from `deps/`, a build script from its hashed name), which would otherwise
-/// keep its blocks in use.
-fn remove_with_links(file: &Path) {
-    use std::os::unix::fs::MetadataExt;
-
-    let Ok(metadata) = std::fs::metadata(file) else {
-        return;
-    };
-    if metadata.nlink() > 1 {
-        let beside = file.parent().unwrap_or(Path::new("."));
-        for dir in [beside.to_path_buf(), beside.join("deps")] {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let same = entry.metadata().is_ok_and(|other| {
-                    other.ino() == metadata.ino() && other.dev() == metadata.dev()
-                });
-                if same {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
-    let _ = std::fs::remove_file(file);
-}
-
-/// Runs cargo in `project` with the shared target directory and protoc disabled, without
-/// debug info or incremental state (a tonic test executable with full debug info is some
-/// 100 MB, and every project has several).
-fn cargo(project: &Project, args: &[&str]) -> Output {
-    cargo_env(project, args, &[])
-}
-
-/// [`cargo`] with more environment variables (`DATABASE_URL` for the tests).
-fn cargo_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut args = args.to_vec();
-    let builds = matches!(args[0], "build" | "check" | "clippy" | "test");
-    if builds {
-        args.insert(1, "--message-format=json-render-diagnostics");
-    }
-    let output = Command::new(env!("CARGO"))
-        .args(&args)
-        .current_dir(&project.dir)
-        .env("CARGO_TARGET_DIR", shared_target_dir())
-        .env("CARGO_INCREMENTAL", "0")
-        .env("CARGO_PROFILE_DEV_DEBUG", "false")
-        .env("CARGO_PROFILE_DEV_STRIP", "debuginfo")
-        .env("PROTOC", "/bin/false")
-        .env_remove("RUSTFLAGS")
-        .envs(env.iter().copied())
-        .output()
-        .expect("cargo runs");
-    if builds {
-        project.record_outputs(&output.stdout);
-    }
-    assert!(
-        output.status.success(),
-        "cargo {} failed in {}:\n{}\n{}",
-        args.join(" "),
-        project.display(),
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter(|line| !line.starts_with("{\"reason\""))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn generate(work: &Path, name: &str, extra: &[String]) -> Project {
-    BinCommand::cargo_bin("microframework")
-        .expect("binary is built")
-        .current_dir(work)
-        .args(["new", name, "--type=grpc", "--quiet"])
-        .args(extra)
-        .assert()
-        .success();
-    Project {
-        dir: work.join(name),
-        outputs: RefCell::default(),
-    }
-}
-
-/// Builds the project's binary and starts it on free loopback ports (gRPC and metrics); the
-/// grpcurl it returns sends a token the binary's `token` command minted.
-fn start_server(project: &Project, name: &str) -> (Server, Grpcurl) {
-    start_server_with(project, name, &[])
+/// Starts `binary` (a built project's) in `project` on free loopback ports (gRPC and
+/// metrics); the grpcurl it returns sends a token the binary's `token` command minted.
+fn start_server(binary: &Path, project: &Path) -> (Server, Grpcurl) {
+    start_server_with(binary, project, &[])
 }
 
 /// [`start_server`] with more environment variables for the server.
-fn start_server_with(project: &Project, name: &str, env: &[(&str, &Path)]) -> (Server, Grpcurl) {
-    cargo(project, &["build", "--quiet"]);
-    let binary = shared_target_dir().join("debug").join(name);
-    let minted = Command::new(&binary)
+fn start_server_with(binary: &Path, project: &Path, env: &[(&str, &Path)]) -> (Server, Grpcurl) {
+    let minted = Command::new(binary)
         .args([
             "token",
             "--subject",
@@ -225,7 +71,7 @@ fn start_server_with(project: &Project, name: &str, env: &[(&str, &Path)]) -> (S
     let token = String::from_utf8(minted.stdout).expect("a UTF-8 token");
     let port = free_port();
     let metrics_port = free_port();
-    let child = Command::new(&binary)
+    let child = Command::new(binary)
         .current_dir(project)
         .env("GRPC_PORT", port.to_string())
         .env("GRPC_HOST", "127.0.0.1")
@@ -416,16 +262,11 @@ fn wait_until_listening(port: u16) {
 #[test]
 #[ignore = "compiles a generated project; run by scripts/test"]
 fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
-    let work = tempfile::tempdir().unwrap();
-    let project = generate(work.path(), "user-service", &[]);
-
-    cargo(&project, &["test", "--quiet"]);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
-    cargo(&project, &["fmt", "--check"]);
-    let (mut server, grpc) = start_server(&project, "user-service");
+    let workspace = Workspace::new("default");
+    let project = workspace.generate("user-service", &[]);
+    build_test_and_format(&workspace, &project);
+    let binary = workspace.binary(&project);
+    let (mut server, grpc) = start_server(&binary, &project);
     let mut expected = sorted(INFRASTRUCTURE_SERVICES);
     expected.push("user.v1.UserService".to_owned());
     expected.sort();
@@ -491,7 +332,6 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
 
     // `healthcheck` (what a container's HEALTHCHECK runs): 0 while the server is SERVING.
     let port = grpc.address.rsplit(':').next().expect("a port").to_owned();
-    let binary = shared_target_dir().join("debug/user-service");
     let healthcheck = || {
         Command::new(&binary)
             .arg("healthcheck")
@@ -604,8 +444,16 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
 #[test]
 #[ignore = "compiles a generated project in release mode; run by scripts/test"]
 fn the_dockerfiles_build_command_builds_a_binary_whose_healthcheck_follows_the_server() {
+    // Standalone, as a user builds it: no workspace, no other project's features, no clippy;
+    // in a target directory of its own, so it builds while the workspaces' builds go on.
     let work = tempfile::tempdir().unwrap();
-    let project = generate(work.path(), "image-service", &[]);
+    BinCommand::cargo_bin("microframework")
+        .expect("binary is built")
+        .current_dir(work.path())
+        .args(["new", "image-service", "--type=grpc", "--quiet"])
+        .assert()
+        .success();
+    let project = work.path().join("image-service");
     // The image's build, run natively: the Dockerfile's `cargo build` line, as it is written
     // there (cargo-chef's cached dependency layer is the same build split in two). The
     // Dockerfile takes the user's committed Cargo.lock.
@@ -620,11 +468,26 @@ fn the_dockerfiles_build_command_builds_a_binary_whose_healthcheck_follows_the_s
     assert!(dockerfile.contains(
         "COPY --from=builder /app/target/release/image-service /usr/local/bin/image-service"
     ));
-    cargo(&project, &["generate-lockfile"]);
+    let target = shared_target_dir().join("standalone");
+    let standalone = |args: &[&str]| {
+        let output = Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&project)
+            .envs(build_env())
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .output()
+            .expect("cargo runs");
+        assert_success(&format!("cargo {}", args.join(" ")), &project, &output);
+    };
+    standalone(&["generate-lockfile"]);
     let mut args = vec!["build", "--quiet"];
     args.extend(&build);
-    cargo(&project, &args);
-    let binary = shared_target_dir().join("release/image-service");
+    support::steps::timed("release build of the Dockerfile (standalone)", || {
+        standalone(&args)
+    });
+    let binary = target.join("release/image-service");
 
     // Started as the image starts it: production mode, so it needs a real secret.
     let port = free_port();
@@ -672,40 +535,53 @@ fn the_dockerfiles_build_command_builds_a_binary_whose_healthcheck_follows_the_s
     );
 }
 
+/// A project from every proto fixture, in one workspace built once for the two tests that use
+/// them (and kept until the suite ends).
+fn proto_fixture_projects() -> &'static (Workspace, Vec<Project>) {
+    static BUILT: OnceLock<(Workspace, Vec<Project>)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = Workspace::new("proto-fixtures");
+        let projects: Vec<Project> = support::PROTO_FIXTURES
+            .iter()
+            .map(|fixture| workspace.generate(fixture.name, &fixture.args()))
+            .collect();
+        workspace.build();
+        (workspace, projects)
+    })
+}
+
 #[test]
 #[ignore = "compiles a generated project per fixture; run by scripts/test"]
 fn every_proto_fixture_compiles_and_passes_its_tests_clippy_and_rustfmt() {
-    let work = tempfile::tempdir().unwrap();
-    for fixture in support::PROTO_FIXTURES {
-        let project = generate(work.path(), fixture.name, &fixture.args());
+    let (workspace, projects) = proto_fixture_projects();
+    for (fixture, project) in support::PROTO_FIXTURES.iter().zip(projects) {
         assert_eq!(
-            generated_service_names(&project),
+            generated_service_names(project),
             sorted(fixture.services),
             "{}: the served services are exactly those of the root files",
             fixture.name
         );
         // The generated tests check health for every service, that reflection lists exactly
         // SERVICE_NAMES plus health and reflection, and that every stub answers UNIMPLEMENTED.
-        cargo(&project, &["test", "--quiet"]);
-        cargo(
-            &project,
-            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-        );
-        cargo(&project, &["fmt", "--check"]);
+        workspace.test(project, &[]);
+        workspace.fmt_check(project);
     }
 }
 
 #[test]
 #[ignore = "compiles and runs generated servers; run by scripts/test"]
 fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
-    let work = tempfile::tempdir().unwrap();
+    let (workspace, projects) = proto_fixture_projects();
     for name in ["multi", "imports", "statusimport", "ownhealth"] {
         let fixture = support::PROTO_FIXTURES
             .iter()
             .find(|f| f.name == name)
             .expect("a fixture of that name");
-        let project = generate(work.path(), fixture.name, &fixture.args());
-        let (_server, grpc) = start_server(&project, fixture.name);
+        let project = projects
+            .iter()
+            .find(|project| project.name == name)
+            .expect("a project of that name");
+        let (_server, grpc) = start_server(&workspace.binary(project), project);
 
         let mut expected = sorted(INFRASTRUCTURE_SERVICES);
         expected.extend(sorted(fixture.services));
@@ -727,27 +603,20 @@ fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
 #[test]
 #[ignore = "compiles a generated project per spec; run by scripts/test"]
 fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() {
-    let work = tempfile::tempdir().unwrap();
-    for fixture in support::SPEC_FIXTURES {
-        let spec = fixture.path().display().to_string();
-        let project = generate(work.path(), fixture.name, &["--spec".to_owned(), spec]);
-        assert_eq!(generated_service_names(&project), [fixture.service]);
-        // The generated tests create, read, list, stream, update and delete every resource
-        // through the client, and check required fields.
-        cargo(&project, &["test", "--quiet"]);
-        cargo(
-            &project,
-            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-        );
-        cargo(&project, &["fmt", "--check"]);
-    }
+    let workspace = Workspace::new("specs");
+    let specs: Vec<Project> = support::SPEC_FIXTURES
+        .iter()
+        .map(|fixture| {
+            let spec = fixture.path().display().to_string();
+            let project = workspace.generate(fixture.name, &["--spec".to_owned(), spec]);
+            assert_eq!(generated_service_names(&project), [fixture.service]);
+            project
+        })
+        .collect();
 
     // The same spec over PostgreSQL (a table per resource) and SQLite, and its proto as a `--proto`
     // project with a database (stub handlers holding the pool): their tests against a server
     // started here.
-    let postgres = support::postgres::Postgres::start();
-    let url = postgres.url();
-    let database = [("DATABASE_URL", url.as_str())];
     let library = &support::SPEC_FIXTURES[0];
     let args = [
         "--spec".to_owned(),
@@ -755,12 +624,7 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         "--with-database".to_owned(),
         "postgres".to_owned(),
     ];
-    let project = generate(work.path(), "library-db", &args);
-    cargo_env(&project, &["test", "--quiet"], &database);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
+    let over_postgres = workspace.generate("library-db", &args);
     // And over SQLite: the same handler, whose tables come from `store::table` either way.
     let args = [
         "--spec".to_owned(),
@@ -768,20 +632,15 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         "--with-database".to_owned(),
         "sqlite".to_owned(),
     ];
-    let sqlite = generate(work.path(), "library-sqlite", &args);
+    let over_sqlite = workspace.generate("library-sqlite", &args);
     let handler = "src/services/library_service.rs";
     assert_eq!(
-        std::fs::read_to_string(sqlite.join(handler)).unwrap(),
-        std::fs::read_to_string(project.join(handler)).unwrap(),
+        std::fs::read_to_string(over_sqlite.join(handler)).unwrap(),
+        std::fs::read_to_string(over_postgres.join(handler)).unwrap(),
         "one handler for both databases"
     );
-    cargo(&sqlite, &["test", "--quiet"]);
-    cargo(
-        &sqlite,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
 
-    let api = work.path().join("api");
+    let api = workspace.root().join("api");
     let proto = api.join("acme/library/v1/library_service.proto");
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
@@ -799,26 +658,35 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
         "--with-database".to_owned(),
         "postgres".to_owned(),
     ];
-    let project = generate(work.path(), "library-from-proto", &args);
-    assert_eq!(generated_service_names(&project), [library.service]);
-    let copied = project.join("proto/acme/library/v1/library_service.proto");
+    let from_proto = workspace.generate("library-from-proto", &args);
+    assert_eq!(generated_service_names(&from_proto), [library.service]);
+    let copied = from_proto.join("proto/acme/library/v1/library_service.proto");
     assert_eq!(
         std::fs::read_to_string(copied).unwrap(),
         std::fs::read_to_string(&proto).unwrap(),
         "the proto is copied with its import path intact"
     );
-    cargo_env(&project, &["test", "--quiet"], &database);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
+
+    workspace.build();
+    // The generated tests create, read, list, stream, update and delete every resource
+    // through the client, and check required fields.
+    for project in &specs {
+        workspace.test(project, &[]);
+        workspace.fmt_check(project);
+    }
+    workspace.test(&over_sqlite, &[]);
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.url();
+    let database = [("DATABASE_URL", url.as_str())];
+    workspace.test(&over_postgres, &database);
+    workspace.test(&from_proto, &database);
 }
 
 #[test]
 #[ignore = "compiles a regenerated project; run by scripts/test"]
 fn regeneration_keeps_user_code_adds_methods_and_services_and_the_project_builds() {
-    let work = tempfile::tempdir().unwrap();
-    let project = generate(work.path(), "user-service", &[]);
+    let workspace = Workspace::new("regenerated");
+    let project = workspace.generate("user-service", &[]);
     let handler = project.join("src/services/user_service.rs");
     let mut user_code = std::fs::read_to_string(&handler).unwrap();
     user_code.push_str("\n// Team note: keep this line.\n/// Doubles.\npub fn double(x: u32) -> u32 {\n    x * 2\n}\n");
@@ -861,7 +729,8 @@ fn regeneration_keeps_user_code_adds_methods_and_services_and_the_project_builds
 
     // The generated tests now also check that the new service is SERVING and listed by
     // reflection, and that its stubs answer UNIMPLEMENTED.
-    cargo(&project, &["test", "--quiet"]);
+    workspace.build();
+    workspace.test(&project, &[]);
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
         .current_dir(&project)
@@ -890,9 +759,9 @@ fn a_project_of_an_earlier_version_regenerates_builds_and_passes_its_tests() {
     // `fixtures/upgrade/user-service`: `new user-service` as commit f2a6d18 wrote it, before
     // the store, auth and client changes of issue 11; its user-owned files call the APIs of
     // that version.
-    let work = tempfile::tempdir().unwrap();
+    let workspace = Workspace::new("upgraded");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/upgrade/user-service");
-    let dir = work.path().join("user-service");
+    let dir = workspace.root().join("user-service");
     copy_dir(&fixture, &dir);
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
@@ -900,15 +769,9 @@ fn a_project_of_an_earlier_version_regenerates_builds_and_passes_its_tests() {
         .args(["gen", "--quiet"])
         .assert()
         .success();
-    let project = Project {
-        dir,
-        outputs: RefCell::default(),
-    };
-    cargo(&project, &["test", "--quiet"]);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
+    let project = workspace.adopt(&dir);
+    workspace.build();
+    workspace.test(&project, &[]);
     BinCommand::cargo_bin("microframework")
         .expect("binary is built")
         .current_dir(&project.dir)
@@ -920,7 +783,7 @@ fn a_project_of_an_earlier_version_regenerates_builds_and_passes_its_tests() {
 #[test]
 #[ignore = "compiles generated projects with other features; run by scripts/test"]
 fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
-    let work = tempfile::tempdir().unwrap();
+    let workspace = Workspace::new("every-feature-on-and-off");
     let every = [
         "--tls",
         "--with-tracing",
@@ -928,19 +791,18 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
         "--with-database",
         "postgres",
     ];
-    let project = generate(work.path(), "secure-service", &every.map(str::to_owned));
+    let project = workspace.generate("secure-service", &every.map(str::to_owned));
+    let none = ["--auth", "none", "--with-monitoring", "none"].map(str::to_owned);
+    let plain = workspace.generate("plain-service", &none);
+    workspace.build();
     // Besides the default tests: TLS with rcgen certificates, an mTLS client without a
     // certificate rejected, a call's span exported to an OTLP collector in the test, and the
     // database tests against a real PostgreSQL.
     let postgres = support::postgres::Postgres::start();
     let url = postgres.url();
-    cargo_env(&project, &["test", "--quiet"], &[("DATABASE_URL", &url)]);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
-    cargo(&project, &["fmt", "--check"]);
-    cargo(&project, &["check", "--quiet", "--no-default-features"]);
+    workspace.test(&project, &[("DATABASE_URL", &url)]);
+    workspace.fmt_check(&project);
+    workspace.test(&plain, &[]);
 
     // The certificates the generated README's openssl commands make serve TLS and mTLS in the
     // built server, which grpcurl reaches with them.
@@ -968,7 +830,8 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
         ("TLS_CLIENT_CA_FILE", ca.as_path()),
         ("DATABASE_URL", Path::new(&url)),
     ];
-    let (_server, grpc) = start_server_with(&project, "secure-service", &env);
+    let binary = workspace.binary(&project);
+    let (_server, grpc) = start_server_with(&binary, &project, &env);
     let health = grpc
         .over_tls(&[
             "-cacert".into(),
@@ -995,7 +858,7 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
     // settings from the environment, as docker-compose.yml and the ConfigMap set them.
     let port = grpc.address.rsplit(':').next().expect("a port").to_owned();
     let healthcheck = |client_certificate: bool| {
-        let mut command = Command::new(shared_target_dir().join("debug/secure-service"));
+        let mut command = Command::new(&binary);
         command
             .arg("healthcheck")
             .current_dir(&project)
@@ -1021,31 +884,40 @@ fn every_feature_on_and_every_feature_off_compile_and_pass_their_tests() {
         "mTLS needs a client certificate"
     );
 
-    let none = ["--auth", "none", "--with-monitoring", "none"].map(str::to_owned);
-    let project = generate(work.path(), "plain-service", &none);
-    cargo(&project, &["test", "--quiet"]);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
+    // Without its default features (OTLP export): the library and binary still build, lint
+    // clean. `e2e-deps` keeps the dependencies' features as they were, so only the project
+    // compiles again.
+    workspace.cargo(
+        workspace.root(),
+        &[
+            "build",
+            "--quiet",
+            "--package",
+            "secure-service",
+            "--package",
+            "e2e-deps",
+            "--no-default-features",
+            "--lib",
+            "--bins",
+        ],
+        &[],
     );
 }
 
 #[test]
 #[ignore = "compiles generated projects with other features; run by scripts/test"]
 fn each_feature_switched_off_alone_compiles_and_passes_its_tests() {
-    let work = tempfile::tempdir().unwrap();
+    let workspace = Workspace::new("each-feature-off");
     // TLS and OTLP export are off by default: the all-on test above switches them on.
-    for (name, flags) in [
+    let projects = [
         ("open-service", ["--auth", "none"]),
         ("unmetered-service", ["--with-monitoring", "none"]),
-    ] {
-        let project = generate(work.path(), name, &flags.map(str::to_owned));
-        cargo(&project, &["test", "--quiet"]);
-        cargo(
-            &project,
-            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-        );
-        cargo(&project, &["fmt", "--check"]);
+    ]
+    .map(|(name, flags)| workspace.generate(name, &flags.map(str::to_owned)));
+    workspace.build();
+    for project in &projects {
+        workspace.test(project, &[]);
+        workspace.fmt_check(project);
     }
 }
 
@@ -1058,28 +930,26 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
             "{binary} is missing: scripts/test installs it (Debian redis-server, etcd-server)"
         );
     }
+    let workspace = Workspace::new("discovery");
     let checked = |project: &Project| {
         // Each registering backend's tests start the registry and instances of the binary:
         // both reach calls, SIGTERM, SIGKILL, a registry restarted empty, a slow instance.
-        let tested = cargo(project, &["test", "--quiet"]);
-        let said = String::from_utf8_lossy(&tested.stderr);
+        let tested = workspace.test(project, &[]);
         assert!(
-            !said.contains("SKIPPED"),
-            "a discovery test skipped:\n{said}"
+            !tested.stderr.contains("SKIPPED"),
+            "a discovery test skipped:\n{}",
+            tested.stderr
         );
-        cargo(
-            project,
-            &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-        );
-        cargo(project, &["fmt", "--check"]);
+        workspace.fmt_check(project);
     };
-    let work = tempfile::tempdir().unwrap();
-    let project = generate(
-        work.path(),
+    let project = workspace.generate(
         "registry-service",
         &["--discovery", "redis"].map(str::to_owned),
     );
+    let dns = workspace.generate("dns-service", &["--discovery", "dns"].map(str::to_owned));
+    workspace.build();
     checked(&project);
+    checked(&dns);
 
     // Switched to etcd with `gen`: etcd's protos come in, the Redis backend goes (the user's
     // Cargo.toml keeps its `redis` line: nothing is ever removed from it).
@@ -1097,13 +967,7 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
     let recorded = std::fs::read_to_string(project.join("microframework.toml")).unwrap();
     assert!(recorded.contains("discovery = \"etcd\""), "{recorded}");
     assert!(project.join("src/discovery/etcd.proto").exists());
-    checked(&project);
-
-    let project = generate(
-        work.path(),
-        "dns-service",
-        &["--discovery", "dns"].map(str::to_owned),
-    );
+    workspace.build();
     checked(&project);
 }
 
@@ -1129,11 +993,11 @@ fn health_status(grpc: &Grpcurl) -> String {
 fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage() {
     let mut postgres = support::postgres::Postgres::start();
     let url = postgres.url();
-    let work = tempfile::tempdir().unwrap();
+    let workspace = Workspace::new("seed-postgres");
     // Seed 003's command, verbatim.
     BinCommand::cargo_bin("microframework")
         .unwrap()
-        .current_dir(work.path())
+        .current_dir(workspace.root())
         .args([
             "new",
             "user-service",
@@ -1144,25 +1008,19 @@ fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage
         ])
         .assert()
         .success();
-    let project = Project {
-        dir: work.path().join("user-service"),
-        outputs: RefCell::default(),
-    };
+    let project = workspace.adopt(&workspace.root().join("user-service"));
+    workspace.build();
     // Its own tests, against the real server (a database each, dropped afterwards).
     let database = [("DATABASE_URL", url.as_str())];
-    cargo_env(&project, &["test", "--quiet"], &database);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
-    cargo(&project, &["fmt", "--check"]);
+    workspace.test(&project, &database);
+    workspace.fmt_check(&project);
 
     let env = [
         ("DATABASE_URL", Path::new(&url)),
         ("DATABASE_HEALTH_INTERVAL_MS", Path::new("200")),
         ("DATABASE_ACQUIRE_TIMEOUT_MS", Path::new("500")),
     ];
-    let (_server, grpc, ids) = writes_survive_a_kill(&project, &env);
+    let (_server, grpc, ids) = writes_survive_a_kill(&workspace.binary(&project), &project, &env);
 
     // The database stops while serving: NOT_SERVING and UNAVAILABLE, then both recover.
     let get = format!(r#"{{"id": "{}"}}"#, ids[0]);
@@ -1193,10 +1051,11 @@ fn the_seed_command_with_postgres_keeps_every_write_through_a_kill_and_an_outage
 /// server with SIGKILL and starts it again: every acknowledged write must be found. Returns
 /// the running server, its client and the ids.
 fn writes_survive_a_kill(
-    project: &Project,
+    binary: &Path,
+    project: &Path,
     env: &[(&str, &Path)],
 ) -> (Server, Grpcurl, Vec<String>) {
-    let (mut server, grpc) = start_server_with(project, "user-service", env);
+    let (mut server, grpc) = start_server_with(binary, project, env);
     time_until("SERVING", || health_status(&grpc) == "SERVING");
     let create = "user.v1.UserService/CreateUser";
     let ids: Vec<String> = (0..20)
@@ -1211,7 +1070,7 @@ fn writes_survive_a_kill(
 
     server.0.as_mut().expect("running").kill().expect("SIGKILL");
     drop(server);
-    let (server, grpc) = start_server_with(project, "user-service", env);
+    let (server, grpc) = start_server_with(binary, project, env);
     time_until("SERVING after the restart", || {
         health_status(&grpc) == "SERVING"
     });
@@ -1230,24 +1089,18 @@ fn writes_survive_a_kill(
 #[test]
 #[ignore = "compiles a generated project with SQLite; run by scripts/test"]
 fn a_sqlite_service_passes_its_tests_and_keeps_every_write_through_a_kill() {
-    let work = tempfile::tempdir().unwrap();
-    let project = generate(
-        work.path(),
+    let workspace = Workspace::new("sqlite");
+    let project = workspace.generate(
         "user-service",
         &["--with-database=sqlite"].map(str::to_owned),
     );
     // Its own tests need nothing installed: a SQLite file each, in the temporary directory.
-    cargo(&project, &["test", "--quiet"]);
-    cargo(
-        &project,
-        &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
-    );
-    cargo(&project, &["fmt", "--check"]);
+    build_test_and_format(&workspace, &project);
 
-    let file = work.path().join("data/records.db");
+    let file = workspace.root().join("data/records.db");
     let url = format!("sqlite://{}", file.display());
     let env = [("DATABASE_URL", Path::new(&url))];
-    let (_server, grpc, ids) = writes_survive_a_kill(&project, &env);
+    let (_server, grpc, ids) = writes_survive_a_kill(&workspace.binary(&project), &project, &env);
     assert!(
         file.is_file(),
         "the database is the file DATABASE_URL names"

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod steps;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 
