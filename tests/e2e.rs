@@ -441,9 +441,11 @@ fn generated_project_builds_passes_its_tests_and_serves_grpcurl() {
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
 }
 
+// Named to sort first: the test harness starts tests in name order, and this release build
+// is the suite's longest step, done best beside the others rather than after them.
 #[test]
 #[ignore = "compiles a generated project in release mode; run by scripts/test"]
-fn the_dockerfiles_build_command_builds_a_binary_whose_healthcheck_follows_the_server() {
+fn a_container_image_builds_with_the_dockerfiles_command_and_its_healthcheck_follows_the_server() {
     // Standalone, as a user builds it: no workspace, no other project's features, no clippy;
     // in a target directory of its own, so it builds while the workspaces' builds go on.
     let work = tempfile::tempdir().unwrap();

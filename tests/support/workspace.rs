@@ -35,6 +35,12 @@ use super::{steps, FEATURE_SETS, SPEC_FIXTURES};
 /// The member holding every dependency with every feature.
 const DEPS_CRATE: &str = "e2e-deps";
 
+/// Held while cargo builds in the shared target directory. Cargo takes a lock of its own
+/// there, so builds could not overlap anyway; this one lets a build be timed from when it
+/// starts, not from when it began to wait, and keeps a binary cargo just made in place
+/// until its path is noted.
+static BUILDING: Mutex<()> = Mutex::new(());
+
 /// Where every generated project is built: `MICROFRAMEWORK_E2E_TARGET`, or `target/e2e`.
 pub fn shared_target_dir() -> PathBuf {
     std::env::var_os("MICROFRAMEWORK_E2E_TARGET")
@@ -169,27 +175,40 @@ impl Workspace {
         self.write_manifests(&members);
         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         let label = format!("build {}: {}", self.label, names.join(", "));
+        let building = BUILDING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let started = Instant::now();
-        let output = self.cargo(
+        let output = self.cargo_unlocked(
             &self.root,
             &["test", "--workspace", "--all-targets", "--no-run"],
             &[],
         );
         self.record_build(&members, &output.stdout);
-        self.cargo(
-            &self.root,
-            &["test", "--workspace", "--doc", "--quiet"],
-            &[],
-        );
+        let doc = ["test", "--workspace", "--doc", "--quiet"];
+        self.cargo_unlocked(&self.root, &doc, &[]);
         steps::record(&label, started.elapsed());
+        drop(building);
         save_seed_lockfile(&self.root);
     }
 
-    /// Runs cargo in `dir` as the suite builds: the shared target directory, no debug info or
+    /// Runs cargo in `dir` as the suite builds (what it builds of the members replaces what
+    /// the last build made): the shared target directory, no debug info or
     /// incremental state (a tonic test executable with full debug info is some 100 MB, and
     /// every project has several), protoc disabled, clippy as the members' compiler. Fails
     /// the test, with cargo's output, if cargo fails.
     pub fn cargo(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let _building = BUILDING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let output = self.cargo_unlocked(dir, args, env);
+        let members = self.members.lock().unwrap().clone();
+        self.record_build(&members, &output.stdout);
+        output
+    }
+
+    /// [`Workspace::cargo`], for a caller holding [`BUILDING`].
+    fn cargo_unlocked(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut args = args.to_vec();
         let builds = matches!(args[0], "build" | "check" | "test");
         if builds {
@@ -332,13 +351,15 @@ impl Workspace {
             match message["reason"].as_str() {
                 Some("compiler-artifact") => {
                     let files = message["filenames"].as_array().into_iter().flatten();
-                    let executable = message["executable"].as_str();
-                    for file in files.filter_map(Value::as_str).chain(executable) {
-                        outputs.insert(PathBuf::from(file));
-                    }
-                    let Some(executable) = executable.map(PathBuf::from) else {
+                    let executable = message["executable"].as_str().map(PathBuf::from);
+                    let Some(executable) = executable else {
+                        outputs.extend(files.filter_map(Value::as_str).map(PathBuf::from));
                         continue;
                     };
+                    // A binary is also linked to `debug/NAME`, which the next project of that
+                    // name takes over: keep its own file.
+                    let executable = unique_file(&executable, &self.root);
+                    outputs.insert(executable.clone());
                     let target = &message["target"];
                     let name = target["name"].as_str().unwrap_or_default().to_owned();
                     let kinds: Vec<&str> = target["kind"]
@@ -382,8 +403,44 @@ impl Drop for Workspace {
             if output.is_dir() {
                 let _ = std::fs::remove_dir_all(output);
             } else {
-                remove_with_links(output);
+                let _ = std::fs::remove_file(output);
             }
+        }
+    }
+}
+
+/// The file of `executable` that no later build replaces: for a binary cargo copied up to
+/// `debug/NAME`, its hard link in `debug/deps/` (named with the build's hash), else a copy in
+/// the workspace. Test executables are already there.
+fn unique_file(executable: &Path, workspace: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+
+    let Some(dir) = executable.parent() else {
+        return executable.to_path_buf();
+    };
+    if dir.ends_with("deps") {
+        return executable.to_path_buf();
+    }
+    let metadata = std::fs::metadata(executable)
+        .unwrap_or_else(|err| panic!("{}: {err}", executable.display()));
+    let linked = std::fs::read_dir(dir.join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|entry| {
+            entry
+                .metadata()
+                .is_ok_and(|other| other.ino() == metadata.ino() && other.dev() == metadata.dev())
+        });
+    match linked {
+        Some(entry) => entry.path(),
+        None => {
+            let copies = workspace.join("bin");
+            std::fs::create_dir_all(&copies).expect("a directory for binaries");
+            let copy = copies.join(executable.file_name().expect("a file name"));
+            std::fs::copy(executable, &copy)
+                .unwrap_or_else(|err| panic!("{}: {err}", executable.display()));
+            copy
         }
     }
 }
@@ -466,34 +523,6 @@ fn read(path: &Path) -> String {
 
 fn write(path: &Path, contents: &str) {
     std::fs::write(path, contents).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-}
-
-/// Removes `file` and the hard links cargo made of it beside it or in `deps/` beside it (a
-/// binary is linked from `deps/`, a build script from its hashed name), which would otherwise
-/// keep its blocks in use.
-fn remove_with_links(file: &Path) {
-    use std::os::unix::fs::MetadataExt;
-
-    let Ok(metadata) = std::fs::metadata(file) else {
-        return;
-    };
-    if metadata.nlink() > 1 {
-        let beside = file.parent().unwrap_or(Path::new("."));
-        for dir in [beside.to_path_buf(), beside.join("deps")] {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let same = entry.metadata().is_ok_and(|other| {
-                    other.ino() == metadata.ino() && other.dev() == metadata.dev()
-                });
-                if same {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
-    let _ = std::fs::remove_file(file);
 }
 
 /// One dependency as the union asks for it.
