@@ -563,11 +563,12 @@ fn every_proto_fixture_compiles_and_passes_its_tests_clippy_and_rustfmt() {
             "{}: the served services are exactly those of the root files",
             fixture.name
         );
-        // The generated tests check health for every service, that reflection lists exactly
-        // SERVICE_NAMES plus health and reflection, and that every stub answers UNIMPLEMENTED.
-        workspace.test(project, &[]);
         workspace.fmt_check(project);
     }
+    // The generated tests check health for every service, that reflection lists exactly
+    // SERVICE_NAMES plus health and reflection, and that every stub answers UNIMPLEMENTED.
+    let runs: Vec<(&Project, &[(&str, &str)])> = projects.iter().map(|p| (p, &[][..])).collect();
+    workspace.test_all(&runs);
 }
 
 #[test]
@@ -670,18 +671,21 @@ fn spec_projects_pass_their_tests_and_gen_proto_round_trips_through_new_proto() 
     );
 
     workspace.build();
-    // The generated tests create, read, list, stream, update and delete every resource
-    // through the client, and check required fields.
     for project in &specs {
-        workspace.test(project, &[]);
         workspace.fmt_check(project);
     }
-    workspace.test(&over_sqlite, &[]);
+    // The generated tests create, read, list, stream, update and delete every resource
+    // through the client, and check required fields.
     let postgres = support::postgres::Postgres::start();
     let url = postgres.url();
     let database = [("DATABASE_URL", url.as_str())];
-    workspace.test(&over_postgres, &database);
-    workspace.test(&from_proto, &database);
+    let mut runs: Vec<(&Project, &[(&str, &str)])> = specs.iter().map(|p| (p, &[][..])).collect();
+    runs.extend([
+        (&over_sqlite, &[][..]),
+        (&over_postgres, &database[..]),
+        (&from_proto, &database[..]),
+    ]);
+    workspace.test_all(&runs);
 }
 
 #[test]
@@ -933,16 +937,21 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
         );
     }
     let workspace = Workspace::new("discovery");
-    let checked = |project: &Project| {
-        // Each registering backend's tests start the registry and instances of the binary:
-        // both reach calls, SIGTERM, SIGKILL, a registry restarted empty, a slow instance.
-        let tested = workspace.test(project, &[]);
-        assert!(
-            !tested.stderr.contains("SKIPPED"),
-            "a discovery test skipped:\n{}",
-            tested.stderr
-        );
-        workspace.fmt_check(project);
+    // Each registering backend's tests start the registry and instances of the binary: both
+    // reach calls, SIGTERM, SIGKILL, a registry restarted empty, a slow instance.
+    let checked = |projects: &[&Project]| {
+        let runs: Vec<(&Project, &[(&str, &str)])> =
+            projects.iter().map(|p| (*p, &[][..])).collect();
+        for tested in workspace.test_all(&runs) {
+            assert!(
+                !tested.stderr.contains("SKIPPED"),
+                "a discovery test skipped:\n{}",
+                tested.stderr
+            );
+        }
+        for project in projects {
+            workspace.fmt_check(project);
+        }
     };
     let project = workspace.generate(
         "registry-service",
@@ -950,8 +959,7 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
     );
     let dns = workspace.generate("dns-service", &["--discovery", "dns"].map(str::to_owned));
     workspace.build();
-    checked(&project);
-    checked(&dns);
+    checked(&[&project, &dns]);
 
     // Switched to etcd with `gen`: etcd's protos come in, the Redis backend goes (the user's
     // Cargo.toml keeps its `redis` line: nothing is ever removed from it).
@@ -970,7 +978,7 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
     assert!(recorded.contains("discovery = \"etcd\""), "{recorded}");
     assert!(project.join("src/discovery/etcd.proto").exists());
     workspace.build();
-    checked(&project);
+    checked(&[&project]);
 }
 
 /// Waits up to 30 s until `ready` holds; how long that took.

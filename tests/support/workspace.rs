@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -266,6 +267,30 @@ impl Workspace {
         steps::record(&label, started.elapsed());
         steps::record_passed(&label, run.passed);
         run
+    }
+
+    /// [`Workspace::test`] for several projects, three at a time: their tests mostly wait on
+    /// servers and timers. Returns the runs in the order given.
+    pub fn test_all(&self, runs: &[(&Project, &[(&str, &str)])]) -> Vec<TestRun> {
+        let next = AtomicUsize::new(0);
+        let done: Mutex<Vec<Option<TestRun>>> = Mutex::new(runs.iter().map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..runs.len().min(3) {
+                scope.spawn(|| loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((project, env)) = runs.get(index) else {
+                        break;
+                    };
+                    let run = self.test(project, env);
+                    done.lock().unwrap()[index] = Some(run);
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|run| run.expect("every run finished"))
+            .collect()
     }
 
     /// `cargo fmt --check` in `project`.
