@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use crate::{
     cli::FeatureArgs,
     commands::pipeline::render_existing,
-    input::project_file::ProjectFile,
+    input::{project_file::ProjectFile, tree},
     model::features::Features,
     plan::templates::Templates,
     reconcile::{self, Change, Regeneration},
@@ -80,7 +80,7 @@ pub fn run(
             Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
         };
         if change.change == Change::Remove {
-            let path = dir.join(&change.file.path);
+            let path = tree::resolve(&dir, &change.file.path)?;
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
             remove_empty_parents(&dir, &path);
             written += 1;
@@ -88,7 +88,8 @@ pub fn run(
                 eprintln!("  removed {}", change.file.path);
             }
         } else if write {
-            write_file_atomically(&dir.join(&change.file.path), &change.file.contents)?;
+            let path = tree::resolve(&dir, &change.file.path)?;
+            write_file_atomically(&path, &change.file.contents)?;
             written += 1;
             if verbosity == Verbosity::Verbose {
                 eprintln!("  wrote {}", change.file.path);

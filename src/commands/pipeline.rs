@@ -11,7 +11,7 @@ use crate::{
         project_file::{ProjectFile, SourceKind, SPEC_FILE},
         sources::TemplateSources,
         spec::{self, ServiceSpec},
-        CompiledProtos, ProtoInput,
+        tree, CompiledProtos, ProtoInput,
     },
     model::{self, features::Features, KnownServices},
     naming,
@@ -172,12 +172,13 @@ pub fn render_existing(
 ) -> anyhow::Result<(model::Project, Vec<RenderedFile>, Vec<lint::Finding>)> {
     if record.source == SourceKind::Spec {
         let path = dir.join(SPEC_FILE);
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the project's spec {}", path.display()))?;
+        let text = tree::read_text(dir, SPEC_FILE, "the project's spec")?;
         let (project, files) =
             render_spec_project(&record.name, &path, &text, features, templates)?;
         return Ok((project, files, Vec::new()));
     }
+    // protox reads the protos by name: nothing under proto/ may lead out of the project.
+    tree::check_subtree(dir, "proto")?;
     let input = ProtoInput {
         roots: record.proto_roots.clone(),
         includes: vec![dir.join("proto")],

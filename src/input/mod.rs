@@ -7,5 +7,6 @@ pub mod project_file;
 pub mod protos;
 pub mod sources;
 pub mod spec;
+pub mod tree;
 
 pub use protos::{compile, line_column, CompiledProtos, Origin, ProtoInput, ProtoSources};

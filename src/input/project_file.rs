@@ -4,8 +4,11 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+
+use super::tree::{self, OnDisk};
+use crate::naming;
 
 /// First line of every tool-owned file (behind the file type's comment marker). `@generated`
 /// is the marker rustfmt, GitHub diffs and code review tools already understand.
@@ -63,15 +66,27 @@ pub struct ProjectFile {
 
 impl ProjectFile {
     /// Reads `microframework.toml` from a project directory.
+    /// Everything in it is untrusted (the tree may come from anyone): the project name must be
+    /// a valid one and every recorded file a path inside the project.
     pub fn load(project_dir: &Path) -> anyhow::Result<Self> {
         let path = project_dir.join(PROJECT_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {}; run inside a project made by `microframework new`, or pass --project DIR",
+        let text = match tree::read(project_dir, PROJECT_FILE)? {
+            OnDisk::Text(text) => text,
+            OnDisk::Missing => bail!(
+                "cannot read {}: no such file; run inside a project made by `microframework new`, or pass --project DIR",
                 path.display()
-            )
-        })?;
-        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))
+            ),
+            OnDisk::NotText => bail!("{} is not UTF-8 text", path.display()),
+        };
+        let record: Self =
+            toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        naming::validate_project_name(&record.name)
+            .with_context(|| format!("invalid {}: `name`", path.display()))?;
+        for file in record.files.keys() {
+            tree::inside_project(file)
+                .with_context(|| format!("invalid {}: a key of [files]", path.display()))?;
+        }
+        Ok(record)
     }
 }
 

@@ -5,12 +5,13 @@
 
 pub mod manifest;
 
-use std::{collections::BTreeSet, fs, path::Path};
+use std::{collections::BTreeSet, path::Path};
 
 use crate::{
     input::{
         lint,
         project_file::{fingerprint, ProjectFile, PROJECT_FILE},
+        tree::{self, OnDisk},
     },
     model::{
         features::{database::Database, DatabaseKind, Features, Kind},
@@ -105,10 +106,10 @@ pub fn compare(
     let mut files: Vec<FileChange> = files
         .into_iter()
         .map(|file| classify(dir, record, file))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     add_dependencies(&mut files)?;
-    remove_unplanned(dir, record, &mut files);
-    let (missing_methods, removed_methods) = method_gaps(dir, project);
+    remove_unplanned(dir, record, &mut files)?;
+    let (missing_methods, removed_methods) = method_gaps(dir, project)?;
     insert_stubs(project, &missing_methods, &mut files, templates)?;
     let database_before = Features::from_record(&record.features)?.database;
     let rewired_handlers = rewired_handlers(dir, database_before, project);
@@ -158,19 +159,22 @@ fn rewired_handlers(dir: &Path, before: DatabaseKind, project: &Project) -> Vec<
         .iter()
         .filter(|s| s.resource.is_none() && !s.replaces_health)
         .map(|s| format!("src/services/{}.rs", s.module))
-        .filter(|file| dir.join(file).is_file())
+        .filter(|file| !matches!(tree::read(dir, file), Ok(OnDisk::Missing) | Err(_)))
         .map(|file| (file, now))
         .collect()
 }
 
-fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange {
-    let on_disk = fs::read_to_string(dir.join(&file.path)).ok();
-    let change = match (&on_disk, file.ownership) {
-        (None, _) => Change::Create,
-        (Some(_), Ownership::UserOwned) => Change::KeepUserOwned,
-        (Some(text), Ownership::ToolOwned) if *text == file.contents => Change::Unchanged,
-        (Some(_), Ownership::ToolOwned) if file.path == PROJECT_FILE => Change::Update,
-        (Some(text), Ownership::ToolOwned) => {
+/// What happens to `file`, from what is at its path. A file that is there but is not UTF-8
+/// text was never written by the tool: the user's if they own the path, else an edit.
+fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> anyhow::Result<FileChange> {
+    let found = tree::read(dir, &file.path)?;
+    let change = match (&found, file.ownership) {
+        (OnDisk::Missing, _) => Change::Create,
+        (_, Ownership::UserOwned) => Change::KeepUserOwned,
+        (OnDisk::NotText, Ownership::ToolOwned) => Change::EditedToolOwned,
+        (OnDisk::Text(text), Ownership::ToolOwned) if *text == file.contents => Change::Unchanged,
+        (OnDisk::Text(_), Ownership::ToolOwned) if file.path == PROJECT_FILE => Change::Update,
+        (OnDisk::Text(text), Ownership::ToolOwned) => {
             if record.files.get(&file.path) == Some(&fingerprint(text)) {
                 Change::Update
             } else {
@@ -178,21 +182,29 @@ fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> FileChange 
             }
         }
     };
-    FileChange {
+    let on_disk = match found {
+        OnDisk::Text(text) => Some(text),
+        OnDisk::Missing | OnDisk::NotText => None,
+    };
+    Ok(FileChange {
         file,
         change,
         on_disk,
-    }
+    })
 }
 
 /// Adds a `Remove` change for each tool-owned file the tool wrote before and no longer plans
 /// (after a feature is switched off); a file edited since is left alone.
-fn remove_unplanned(dir: &Path, record: &ProjectFile, files: &mut Vec<FileChange>) {
+fn remove_unplanned(
+    dir: &Path,
+    record: &ProjectFile,
+    files: &mut Vec<FileChange>,
+) -> anyhow::Result<()> {
     for (path, written) in &record.files {
         if files.iter().any(|f| f.file.path == *path) {
             continue;
         }
-        let Ok(on_disk) = fs::read_to_string(dir.join(path)) else {
+        let OnDisk::Text(on_disk) = tree::read(dir, path)? else {
             continue;
         };
         if fingerprint(&on_disk) != *written {
@@ -213,6 +225,7 @@ fn remove_unplanned(dir: &Path, record: &ProjectFile, files: &mut Vec<FileChange
             },
         );
     }
+    Ok(())
 }
 
 /// Turns the user's manifest into an `AddDependencies` change when it lacks what the
@@ -241,12 +254,12 @@ fn handler_path(service: &Service) -> String {
 
 /// Proto methods missing from each service's handler file, and handler methods the proto no
 /// longer has. Handlers are found by file name; methods by `fn <name>(`.
-fn method_gaps(dir: &Path, project: &Project) -> (Vec<MethodGap>, Vec<MethodGap>) {
+fn method_gaps(dir: &Path, project: &Project) -> anyhow::Result<(Vec<MethodGap>, Vec<MethodGap>)> {
     let mut missing = Vec::new();
     let mut removed = Vec::new();
     for service in &project.services {
         let file = handler_path(service);
-        let Ok(text) = fs::read_to_string(dir.join(&file)) else {
+        let OnDisk::Text(text) = tree::read(dir, &file)? else {
             continue;
         };
         let expected: BTreeSet<&str> = service
@@ -271,7 +284,7 @@ fn method_gaps(dir: &Path, project: &Project) -> (Vec<MethodGap>, Vec<MethodGap>
             }
         }
     }
-    (missing, removed)
+    Ok((missing, removed))
 }
 
 /// Turns each handler that lacks methods, and still has its marker, into an `InsertStubs`

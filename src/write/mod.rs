@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{bail, Context};
 
-use crate::render::RenderedFile;
+use crate::{input::tree, render::RenderedFile};
 
 /// Creates a new project directory at `target` holding exactly `files`.
 ///
@@ -40,7 +40,8 @@ pub fn create_project(target: &Path, files: &[RenderedFile]) -> anyhow::Result<(
             )
         })?;
     for file in files {
-        let path = staging.path().join(&file.path);
+        // A template override's `to` could name any path: only the project's are written.
+        let path = staging.path().join(tree::inside_project(&file.path)?);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }

@@ -1,0 +1,247 @@
+//! A project tree from a stranger: `gen` and `check` never read, write or remove a path
+//! outside the project, whatever `microframework.toml` records or the tree links to, and never
+//! take a user's file they cannot read for a missing one (issue 27).
+
+use std::{fs, os::unix::fs::symlink, path::Path, path::PathBuf};
+
+use assert_cmd::Command;
+
+fn microframework() -> Command {
+    Command::cargo_bin("microframework").expect("binary is built")
+}
+
+/// `new demo` in `work`.
+fn new_project(work: &Path) -> PathBuf {
+    microframework()
+        .current_dir(work)
+        .args(["new", "demo", "-q"])
+        .assert()
+        .success();
+    work.join("demo")
+}
+
+/// Runs `microframework ARGS` in `project`, expecting exit 1; returns its stderr.
+fn refused(project: &Path, args: &[&str]) -> String {
+    let output = microframework()
+        .current_dir(project)
+        .args(args)
+        .output()
+        .expect("microframework runs");
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Rewrites the project's `microframework.toml` with `edit`.
+fn edit_record(project: &Path, edit: impl FnOnce(&mut toml::Table)) {
+    let path = project.join("microframework.toml");
+    let mut record: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
+    edit(&mut record);
+    fs::write(&path, record.to_string()).unwrap();
+}
+
+#[test]
+fn a_recorded_path_outside_the_project_is_refused_and_nothing_is_removed() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    let outside = tempfile::tempdir().unwrap();
+    let absolute = outside.path().join("empty.lock");
+    fs::write(work.path().join("victim.txt"), "").unwrap();
+    fs::write(&absolute, "").unwrap();
+    // The fingerprint of an empty file: what `gen` compares before removing a file it wrote.
+    let empty = "cbf29ce484222325";
+    for key in ["../victim.txt", absolute.to_str().unwrap()] {
+        edit_record(&project, |record| {
+            let files = record["files"].as_table_mut().unwrap();
+            files.insert(key.to_owned(), empty.into());
+        });
+        for command in [&["gen"][..], &["check"], &["gen", "--dry-run"]] {
+            let said = refused(&project, command);
+            assert!(
+                said.contains("not a path inside the project") && said.contains("[files]"),
+                "{command:?}: {said}"
+            );
+        }
+        edit_record(&project, |record| {
+            record["files"].as_table_mut().unwrap().remove(key);
+        });
+    }
+    assert!(work.path().join("victim.txt").exists());
+    assert!(absolute.exists());
+}
+
+#[test]
+fn a_directory_linked_out_of_the_project_gets_no_file() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    let outside = tempfile::tempdir().unwrap();
+    fs::remove_dir_all(project.join("deploy")).unwrap();
+    symlink(outside.path(), project.join("deploy")).unwrap();
+    for command in [&["gen"][..], &["check"]] {
+        let said = refused(&project, command);
+        assert!(said.contains("outside the project"), "{command:?}: {said}");
+    }
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn files_linked_out_of_the_project_are_never_printed() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    fs::write(&secret, "TOP-SECRET-VALUE\n").unwrap();
+
+    fs::remove_file(project.join("build.rs")).unwrap();
+    symlink(&secret, project.join("build.rs")).unwrap();
+    let said = refused(&project, &["check"]);
+    assert!(said.contains("outside the project"), "{said}");
+    assert!(!said.contains("TOP-SECRET-VALUE"), "{said}");
+    fs::remove_file(project.join("build.rs")).unwrap();
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "-q"])
+        .assert()
+        .success();
+
+    fs::remove_file(project.join("src/main.rs")).unwrap();
+    symlink("/proc/self/environ", project.join("src/main.rs")).unwrap();
+    let output = microframework()
+        .current_dir(&project)
+        .env("CI_SECRET", "ENVIRONMENT-SECRET")
+        .arg("check")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(!said.contains("ENVIRONMENT-SECRET"), "{said}");
+    fs::remove_file(project.join("src/main.rs")).unwrap();
+
+    // The record and the proto directory too, as protox reads the protos by name.
+    let record = project.join("microframework.toml");
+    let copy = outside.path().join("microframework.toml");
+    fs::rename(&record, &copy).unwrap();
+    symlink(&copy, &record).unwrap();
+    let said = refused(&project, &["gen"]);
+    assert!(said.contains("outside the project"), "{said}");
+    fs::remove_file(&record).unwrap();
+    fs::rename(&copy, &record).unwrap();
+    symlink(&secret, project.join("proto/user/v1/leak.proto")).unwrap();
+    let said = refused(&project, &["check"]);
+    assert!(
+        said.contains("outside the project") && !said.contains("TOP-SECRET-VALUE"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_recorded_name_that_is_a_path_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    edit_record(&project, |record| {
+        record.insert("name".into(), "../../../sink/pwn".into());
+    });
+    for command in [&["gen"][..], &["check"]] {
+        let said = refused(&project, command);
+        assert!(
+            said.contains("`name`") && said.contains("not a path"),
+            "{command:?}: {said}"
+        );
+    }
+    assert!(!work.path().join("sink").exists());
+    assert!(!work.path().parent().unwrap().join("sink").exists());
+}
+
+#[test]
+fn files_in_another_encoding_are_never_taken_for_missing_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    // A user-owned file in Latin-1: kept byte for byte, and check has nothing to say.
+    let latin1 = b"# demo\n\nCaf\xe9 cr\xe8me, \xe9crit \xe0 la main.\n".to_vec();
+    fs::write(project.join("README.md"), &latin1).unwrap();
+    let handler = project.join("src/services/demo_service.rs");
+    let mut accented = fs::read(&handler).unwrap();
+    accented.extend_from_slice(b"\n// R\xe9sum\xe9 of the team's choices.\n");
+    fs::write(&handler, &accented).unwrap();
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "-q"])
+        .assert()
+        .success();
+    assert_eq!(fs::read(project.join("README.md")).unwrap(), latin1);
+    assert_eq!(fs::read(&handler).unwrap(), accented);
+
+    // A tool-owned file that is not UTF-8 was changed by someone: check says so, and gen
+    // leaves it unless told to overwrite it.
+    let server = project.join("src/server.rs");
+    let mut changed = fs::read(&server).unwrap();
+    changed.extend_from_slice(b"\n// \xff\n");
+    fs::write(&server, &changed).unwrap();
+    let said = refused(&project, &["check"]);
+    assert!(said.contains("src/server.rs"), "{said}");
+    let said = refused(&project, &["gen"]);
+    assert!(
+        said.contains("src/server.rs") && said.contains("--force"),
+        "{said}"
+    );
+    assert_eq!(fs::read(&server).unwrap(), changed);
+    microframework()
+        .current_dir(&project)
+        .args(["gen", "-q", "--force"])
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&server).is_ok());
+}
+
+#[test]
+fn special_files_are_refused_without_reading_them() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project(work.path());
+    let record = project.join("microframework.toml");
+    let kept = work.path().join("record.toml");
+    fs::rename(&record, &kept).unwrap();
+    symlink("/dev/zero", &record).unwrap();
+    let said = refused(&project, &["check"]);
+    assert!(said.contains("outside the project"), "{said}");
+    fs::remove_file(&record).unwrap();
+    fs::rename(&kept, &record).unwrap();
+
+    // A pipe where a tool-owned file goes: an error, not a read that never ends.
+    fs::remove_file(project.join("src/lib.rs")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(project.join("src/lib.rs"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let said = refused(&project, &["check"]);
+    assert!(said.contains("not a regular file"), "{said}");
+}
+
+#[test]
+fn a_template_override_cannot_write_outside_the_new_project() {
+    let work = tempfile::tempdir().unwrap();
+    microframework()
+        .current_dir(work.path())
+        .args(["templates", "export", "overrides", "-q"])
+        .assert()
+        .success();
+    let main = work.path().join("overrides/base/src/main.rs.tera");
+    let original = fs::read_to_string(&main).unwrap();
+    for to in ["../pwned.txt", "/tmp/microframework-pwned.txt"] {
+        let moved = original.replacen("to = \"src/main.rs\"", &format!("to = \"{to}\""), 1);
+        fs::write(&main, moved).unwrap();
+        let output = microframework()
+            .current_dir(work.path())
+            .args(["new", "demo", "--templates", "overrides"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{to}: {said}");
+        assert!(
+            said.contains("not a path inside the project"),
+            "{to}: {said}"
+        );
+        assert!(!work.path().join("pwned.txt").exists());
+        assert!(!work.path().join("demo").exists());
+    }
+    assert!(!Path::new("/tmp/microframework-pwned.txt").exists());
+}
