@@ -125,7 +125,7 @@ fn files_linked_out_of_the_project_are_never_printed() {
     assert!(said.contains("outside the project"), "{said}");
     fs::remove_file(&record).unwrap();
     fs::rename(&copy, &record).unwrap();
-    symlink(&secret, project.join("proto/user/v1/leak.proto")).unwrap();
+    symlink(&secret, project.join("proto/demo/v1/leak.proto")).unwrap();
     let said = refused(&project, &["check"]);
     assert!(
         said.contains("outside the project") && !said.contains("TOP-SECRET-VALUE"),

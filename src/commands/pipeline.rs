@@ -1,7 +1,7 @@
 //! The pipeline every command shares: input -> model -> plan -> render, in memory. `new`
 //! writes what it renders; `gen` and `check` compare it with the disk first.
 
-use std::{collections::HashMap, fs, path::Path};
+use std::{collections::HashMap, path::Path};
 
 use anyhow::Context;
 
