@@ -494,7 +494,15 @@ fn exported_templates_override_the_built_in_ones_file_by_file() {
         "other templates stay built-in"
     );
     let record = fs::read_to_string(work.path().join("user-service/microframework.toml")).unwrap();
-    assert!(record.contains("templates_dir = "), "{record}");
+    // The project carries its overrides and records them inside itself.
+    assert!(record.contains("templates_dir = \"templates\""), "{record}");
+    let copied = fs::read_to_string(
+        work.path()
+            .join("user-service/templates/base/src/main.rs.tera"),
+    )
+    .unwrap();
+    assert!(copied.contains("//! Customised by the platform team."));
+    fs::remove_dir_all(work.path().join("my-templates")).unwrap();
     microframework()
         .current_dir(work.path().join("user-service"))
         .args(["check"])
@@ -503,7 +511,7 @@ fn exported_templates_override_the_built_in_ones_file_by_file() {
 
     microframework()
         .current_dir(work.path())
-        .args(["templates", "export", "my-templates"])
+        .args(["templates", "export", "user-service"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("not empty"));

@@ -245,3 +245,130 @@ fn a_template_override_cannot_write_outside_the_new_project() {
     }
     assert!(!Path::new("/tmp/microframework-pwned.txt").exists());
 }
+
+/// `new demo --templates overrides` in `work`, with the exported `base/src/main.rs.tera`
+/// changed by `edit`; the project carries the overrides in `templates/`.
+fn new_project_with_override(work: &Path, edit: impl FnOnce(&str) -> String) -> PathBuf {
+    microframework()
+        .current_dir(work)
+        .args(["templates", "export", "overrides", "-q"])
+        .assert()
+        .success();
+    let main = work.join("overrides/base/src/main.rs.tera");
+    let text = fs::read_to_string(&main).unwrap();
+    fs::write(&main, edit(&text)).unwrap();
+    microframework()
+        .current_dir(work)
+        .args(["new", "demo", "-q", "--templates", "overrides"])
+        .assert()
+        .success();
+    let project = work.join("demo");
+    assert!(project.join("templates/base/src/main.rs.tera").is_file());
+    project
+}
+
+#[test]
+fn recorded_templates_stay_inside_the_project_and_cannot_reach_out() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project_with_override(work.path(), |text| {
+        text.replace(
+            "//! Entry point of the",
+            "//! Team-made.\n//! Entry point of the",
+        )
+    });
+    microframework()
+        .current_dir(&project)
+        .arg("check")
+        .assert()
+        .success();
+
+    // A recorded directory outside the project is refused before anything is read.
+    let outside = work.path().join("overrides");
+    for recorded in ["../overrides", outside.to_str().unwrap(), "/usr"] {
+        edit_record(&project, |record| {
+            record.insert("templates_dir".into(), recorded.into());
+        });
+        for command in [&["gen"][..], &["check"]] {
+            let said = refused(&project, command);
+            assert!(
+                said.contains("`templates_dir`") && said.contains("inside the project"),
+                "{recorded} {command:?}: {said}"
+            );
+        }
+    }
+    edit_record(&project, |record| {
+        record.insert("templates_dir".into(), "templates".into());
+    });
+
+    // A template inside the project may neither read the environment nor place a file
+    // outside it, whatever its `to` says.
+    let main = project.join("templates/base/src/main.rs.tera");
+    let original = fs::read_to_string(&main).unwrap();
+    for to in ["../pwned.txt", "/tmp/microframework-pwned-by-check.txt"] {
+        let hostile = original.replacen("to = \"src/main.rs\"", &format!("to = \"{to}\""), 1);
+        fs::write(&main, hostile).unwrap();
+        for command in [&["gen"][..], &["check"]] {
+            let said = refused(&project, command);
+            assert!(
+                said.contains("not a path inside the project"),
+                "{to}: {said}"
+            );
+        }
+    }
+    fs::write(
+        &main,
+        original.replace(
+            "//! Entry point of the",
+            "//! {{ get_env(name=\"CI_SECRET\") }}\n//! Entry point of the",
+        ),
+    )
+    .unwrap();
+    let output = microframework()
+        .current_dir(&project)
+        .env("CI_SECRET", "ENVIRONMENT-SECRET")
+        .args(["gen"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("cannot read the environment"), "{said}");
+    assert!(!work.path().join("pwned.txt").exists());
+    assert!(!Path::new("/tmp/microframework-pwned-by-check.txt").exists());
+    let written = fs::read_to_string(project.join("src/main.rs")).unwrap();
+    assert!(!written.contains("ENVIRONMENT-SECRET"));
+}
+
+#[test]
+fn templates_that_loop_recurse_or_grow_are_stopped_with_an_error() {
+    let work = tempfile::tempdir().unwrap();
+    let project = new_project_with_override(work.path(), str::to_owned);
+    // Links that make the directory walk exponential are not walked.
+    symlink(".", project.join("templates/a")).unwrap();
+    symlink(".", project.join("templates/base/b")).unwrap();
+    microframework()
+        .current_dir(&project)
+        .arg("check")
+        .assert()
+        .success();
+
+    let main = project.join("templates/base/src/main.rs.tera");
+    let original = fs::read_to_string(&main).unwrap();
+    let hostile = [
+        (
+            "{% include \"base/src/main.rs\" %}",
+            "reaches itself (base/src/main.rs -> base/src/main.rs)",
+        ),
+        ("{{ range(end=100000000) | length }}", "at most 10000"),
+        (
+            "{% for i in range(end=10000) %}{% for j in range(end=10000) %}0123456789{% endfor %}{% endfor %}",
+            "passed 8 MiB",
+        ),
+    ];
+    for (body, error) in hostile {
+        fs::write(&main, format!("{original}\n{body}\n")).unwrap();
+        for command in [&["gen"][..], &["check"]] {
+            let said = refused(&project, command);
+            assert!(said.contains(error), "{body} {command:?}: {said}");
+        }
+    }
+}

@@ -24,12 +24,15 @@ use crate::{
 pub fn plan_regeneration(dir: &Path, features: &FeatureArgs) -> anyhow::Result<Regeneration> {
     let record = ProjectFile::load(dir)?;
     let features = features.apply(Features::from_record(&record.features)?);
+    // `ProjectFile::load` checked that the directory is a path inside the project.
+    let overrides = match &record.templates_dir {
+        Some(recorded) => Some((tree::resolve(dir, recorded)?, recorded.as_str())),
+        None => None,
+    };
     let templates = Templates::with_overrides(
-        record
-            .templates_dir
+        overrides
             .as_ref()
-            .map(|d| dir.join(d))
-            .as_deref(),
+            .map(|(path, recorded)| (path.as_path(), *recorded)),
     )?;
     let (project, files, lint_findings) = render_existing(dir, &record, &features, &templates)?;
     reconcile::compare(dir, &record, &project, files, lint_findings, &templates)

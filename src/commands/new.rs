@@ -7,9 +7,9 @@ use anyhow::Context;
 use crate::{
     cli::NewArgs,
     commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
-    input::ProtoInput,
+    input::{project_file::PROJECT_TEMPLATES_DIR, ProtoInput},
     model::{features::Features, Project},
-    plan::templates::Templates,
+    plan::{templates::Templates, Ownership},
     render::RenderedFile,
     report::{self, Progress, Verbosity},
     write,
@@ -38,9 +38,13 @@ fn generate(
     progress: &Progress,
 ) -> anyhow::Result<(Project, Vec<RenderedFile>, PathBuf)> {
     progress.step("Rendering the project");
-    let templates = Templates::with_overrides(args.templates.as_deref())?;
+    let templates = Templates::with_overrides(
+        args.templates
+            .as_deref()
+            .map(|dir| (dir, PROJECT_TEMPLATES_DIR)),
+    )?;
     let features = args.features.apply(Features::default());
-    let (project, files) = if let Some(spec) = &args.spec {
+    let (project, mut files) = if let Some(spec) = &args.spec {
         let text = std::fs::read_to_string(spec)
             .with_context(|| format!("cannot read spec {}", spec.display()))?;
         render_spec_project(&args.name, spec, &text, &features, &templates)?
@@ -50,6 +54,16 @@ fn generate(
         let input = ProtoInput::from_files(&args.protos, &args.includes)?;
         render_proto_project(&args.name, &input, &features, &templates)?
     };
+    // The overrides go with the project, which records them there: `gen` and `check` read
+    // templates only from inside the project.
+    for (path, text) in templates.overrides() {
+        files.push(RenderedFile {
+            path: format!("{PROJECT_TEMPLATES_DIR}/{path}"),
+            ownership: Ownership::UserOwned,
+            contents: text.clone(),
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let target = args
         .output
         .clone()

@@ -124,9 +124,7 @@ fn render_compiled(
         source,
         features: features.to_record(),
         proto_roots: compiled.roots.clone(),
-        templates_dir: templates
-            .overrides_dir()
-            .map(|dir| dir.display().to_string()),
+        templates_dir: templates.recorded_dir().map(str::to_owned),
         files: Default::default(),
     };
     let record = render_record(record, &files)?;

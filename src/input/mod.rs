@@ -5,6 +5,7 @@
 pub mod lint;
 pub mod project_file;
 pub mod protos;
+pub mod sandbox;
 pub mod sources;
 pub mod spec;
 pub mod tree;

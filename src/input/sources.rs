@@ -1,13 +1,12 @@
 //! The template and proto files the tool works from: those embedded in the binary, with a
 //! user's `--templates` directory replacing some of them file by file.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
 use anyhow::{anyhow, bail, Context};
 use include_dir::{include_dir, Dir};
+
+use super::tree;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -140,8 +139,8 @@ pub fn bundled_proto(import_path: &str) -> Option<&'static str> {
 pub struct TemplateSources {
     /// (path, text), sorted by path.
     pub files: Vec<(String, String)>,
-    /// The directory whose templates replace built-in ones, if any (absolute).
-    pub overrides: Option<PathBuf>,
+    /// The overrides that replaced built-in templates: (path, text), sorted by path.
+    pub overrides: Vec<(String, String)>,
 }
 
 impl TemplateSources {
@@ -153,7 +152,7 @@ impl TemplateSources {
             .collect();
         Ok(Self {
             files,
-            overrides: None,
+            overrides: Vec::new(),
         })
     }
 
@@ -162,11 +161,12 @@ impl TemplateSources {
     pub fn with_overrides(dir: Option<&Path>) -> anyhow::Result<Self> {
         let mut sources = Self::embedded()?;
         if let Some(dir) = dir {
-            apply_overrides(dir, &mut sources.files)?;
-            sources.overrides = Some(
-                fs::canonicalize(dir)
-                    .with_context(|| format!("cannot resolve {}", dir.display()))?,
-            );
+            sources.overrides = read_overrides(dir, &sources.files)?;
+            for (path, text) in &sources.overrides {
+                if let Some(slot) = sources.files.iter_mut().find(|(name, _)| name == path) {
+                    slot.1.clone_from(text);
+                }
+            }
         }
         Ok(sources)
     }
@@ -180,8 +180,7 @@ impl TemplateSources {
             .iter()
             .find(|(p, _)| *p == path)
             .ok_or_else(|| anyhow!("no template {path}"))?;
-        tera::Tera::one_off(text, context, false)
-            .map_err(|err| anyhow!("rendering {name}: {}", tera_error(&err)))
+        super::sandbox::one_off(text, context).map_err(|err| anyhow!("rendering {name}: {err}"))
     }
 }
 
@@ -204,32 +203,53 @@ pub fn embedded_sources() -> anyhow::Result<Vec<(String, &'static str)>> {
     Ok(files)
 }
 
-/// Replaces the text of every file in `files` that `dir` holds a file of the same path for.
-fn apply_overrides(dir: &Path, files: &mut [(String, String)]) -> anyhow::Result<()> {
+/// The template files under `dir` that replace built-in ones (each must have a built-in
+/// template's path). Only directories that hold built-in templates are walked, links are
+/// followed only to files inside `dir`, and each file is read as [`tree::read`] reads project
+/// files, so a directory such as `/usr`, or one whose links loop, is a short walk.
+fn read_overrides(
+    dir: &Path,
+    builtin: &[(String, String)],
+) -> anyhow::Result<Vec<(String, String)>> {
     if !dir.is_dir() {
         bail!("templates directory {} does not exist", dir.display());
     }
-    let mut pending = vec![dir.to_path_buf()];
+    // A directory is walked if a built-in template, or one that moved, lies under it.
+    let walked = |relative: &str| {
+        let prefix = format!("{relative}/");
+        builtin.iter().any(|(path, _)| path.starts_with(&prefix))
+            || MOVED.iter().any(|(old, _)| old.starts_with(&prefix))
+    };
+    let mut overrides = Vec::new();
+    let mut pending = vec![String::new()];
     while let Some(current) = pending.pop() {
+        let full = dir.join(&current);
         let entries =
-            fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))?;
+            fs::read_dir(&full).with_context(|| format!("cannot read {}", full.display()))?;
         for entry in entries {
-            let path = entry
-                .with_context(|| format!("cannot read {}", current.display()))?
-                .path();
-            if path.is_dir() {
-                pending.push(path);
+            let entry = entry.with_context(|| format!("cannot read {}", full.display()))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let relative = if current.is_empty() {
+                name
+            } else {
+                format!("{current}/{name}")
+            };
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if kind.is_dir() {
+                if walked(&relative) {
+                    pending.push(relative);
+                }
                 continue;
             }
-            let relative = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
             if !relative.ends_with(SUFFIX) {
                 continue;
             }
-            let Some(slot) = files.iter_mut().find(|(name, _)| *name == relative) else {
+            if !builtin.iter().any(|(name, _)| *name == relative) {
                 if let Some((_, new)) = MOVED.iter().find(|(old, _)| *old == relative) {
                     bail!(
                         "{}: this template moved to {new}; move the file there (`microframework templates list` shows every path)",
@@ -240,12 +260,13 @@ fn apply_overrides(dir: &Path, files: &mut [(String, String)]) -> anyhow::Result
                     "{}: no built-in template has this path, so it would never be used; `microframework templates list` shows the paths",
                     path.display()
                 );
-            };
-            slot.1 = fs::read_to_string(&path)
-                .with_context(|| format!("cannot read template {}", path.display()))?;
+            }
+            let text = tree::read_text(dir, &relative, "template")?;
+            overrides.push((relative, text));
         }
     }
-    Ok(())
+    overrides.sort();
+    Ok(overrides)
 }
 
 fn all_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {

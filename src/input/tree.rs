@@ -32,8 +32,11 @@ pub enum OnDisk {
 /// made only of plain names (no `..`, `.`, root or drive).
 pub fn inside_project(path: &str) -> anyhow::Result<&Path> {
     let relative = Path::new(path);
-    let plain = !path.is_empty()
-        && !path.contains('\0')
+    // Each `/`-separated part is checked as written: `Path::components` drops an inner `.`.
+    let plain = !path.contains('\0')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
         && relative
             .components()
             .all(|component| matches!(component, Component::Normal(_)));

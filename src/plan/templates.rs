@@ -17,7 +17,10 @@ use serde::Deserialize;
 use tera::Tera;
 
 use crate::{
-    input::sources::{tera_error, TemplateSources, SUFFIX},
+    input::{
+        sandbox,
+        sources::{tera_error, TemplateSources, SUFFIX},
+    },
     plan::Ownership,
 };
 
@@ -90,6 +93,7 @@ pub struct Templates {
     project: Vec<ProjectTemplate>,
     fragments: Vec<Fragment>,
     sources: TemplateSources,
+    recorded_dir: Option<String>,
 }
 
 impl Templates {
@@ -98,17 +102,24 @@ impl Templates {
         Self::new(&TemplateSources::embedded()?)
     }
 
-    /// Parses the embedded templates, replacing each one that `overrides` holds a file of
-    /// the same path for (as written by `microframework templates export`).
-    pub fn with_overrides(overrides: Option<&Path>) -> anyhow::Result<Self> {
-        Self::new(&TemplateSources::with_overrides(overrides)?)
+    /// Parses the embedded templates, replacing each one that the directory of `overrides`
+    /// holds a file of the same path for (as written by `microframework templates export`);
+    /// the project records that directory as the second part of `overrides` (a path inside
+    /// the project).
+    pub fn with_overrides(overrides: Option<(&Path, &str)>) -> anyhow::Result<Self> {
+        let mut templates = Self::new(&TemplateSources::with_overrides(
+            overrides.map(|(dir, _)| dir),
+        )?)?;
+        if !templates.overrides().is_empty() {
+            templates.recorded_dir = overrides.map(|(_, recorded)| recorded.to_owned());
+        }
+        Ok(templates)
     }
 
     /// Parses the project templates among `sources`, front matter and all.
     pub fn new(sources: &TemplateSources) -> anyhow::Result<Self> {
         let files = &sources.files;
-        let mut tera = Tera::default();
-        tera.autoescape_on(Vec::new());
+        let mut tera = sandbox::tera();
         let mut named = Vec::new();
         let mut project = Vec::new();
         let mut fragments = Vec::new();
@@ -137,6 +148,7 @@ impl Templates {
         check_points(&fragments, &named)?;
         tera.add_raw_templates(named)
             .map_err(|err| anyhow!("embedded templates: {}", tera_error(&err)))?;
+        sandbox::check_recursion(&tera)?;
         project.sort_by(|a, b| a.name.cmp(&b.name));
         fragments.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
@@ -144,12 +156,18 @@ impl Templates {
             project,
             fragments,
             sources: sources.clone(),
+            recorded_dir: None,
         })
     }
 
-    /// The directory whose templates replace built-in ones, if any (absolute).
-    pub fn overrides_dir(&self) -> Option<&Path> {
-        self.sources.overrides.as_deref()
+    /// The overrides that replaced built-in templates: (path, text), sorted by path.
+    pub fn overrides(&self) -> &[(String, String)] {
+        &self.sources.overrides
+    }
+
+    /// Where the project records its override templates (`templates_dir`), if it has any.
+    pub fn recorded_dir(&self) -> Option<&str> {
+        self.recorded_dir.as_deref()
     }
 
     /// The template texts these were parsed from.
@@ -169,15 +187,12 @@ impl Templates {
 
     /// Renders the named template.
     pub fn render(&self, name: &str, context: &tera::Context) -> anyhow::Result<String> {
-        self.tera
-            .render(name, context)
-            .map_err(|err| anyhow!("rendering {name}: {}", tera_error(&err)))
+        sandbox::render(&self.tera, name, context)
     }
 
     /// Renders a one-line template string such as a `to` path or a `when` condition.
     pub fn render_str(&self, template: &str, context: &tera::Context) -> anyhow::Result<String> {
-        Tera::one_off(template, context, false)
-            .map_err(|err| anyhow!("rendering `{template}`: {}", tera_error(&err)))
+        sandbox::one_off(template, context).map_err(|err| anyhow!("rendering `{template}`: {err}"))
     }
 }
 
