@@ -11,12 +11,17 @@ use anyhow::{bail, Context};
 use crate::{
     cli::FeatureArgs,
     commands::pipeline::render_existing,
-    input::{project_file::ProjectFile, tree},
+    input::{
+        project_file::{fingerprint, ProjectFile, PROJECT_FILE},
+        tree,
+    },
     model::features::Features,
     plan::templates::Templates,
-    reconcile::{self, Change, Regeneration},
+    plan::Ownership,
+    reconcile::{self, Change, FileChange, Regeneration},
+    render::record::record_text,
     report::{describe_plan, Progress, Verbosity},
-    write::write_file_atomically,
+    write::{remove_stale_temporaries, write_file_atomically},
 };
 
 /// Renders the project in `dir` again, with `features` switched, and compares it with the
@@ -75,13 +80,59 @@ pub fn run(
             if edited.len() == 1 { "it" } else { "them" },
         );
     }
-    let mut written = 0;
-    for change in &regeneration.files {
-        let write = match change.change {
-            Change::Create | Change::Update | Change::InsertStubs | Change::AddDependencies => true,
-            Change::EditedToolOwned => force,
-            Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
+    // A `gen` that was killed may have left temporary files beside the files it wrote.
+    let mut dirs: Vec<&str> = regeneration
+        .files
+        .iter()
+        .map(|change| change.file.path.rsplit_once('/').map_or("", |(dir, _)| dir))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for relative in dirs {
+        let path = if relative.is_empty() {
+            dir.clone()
+        } else {
+            tree::resolve(&dir, relative)?
         };
+        remove_stale_temporaries(&path);
+    }
+    let writes = |change: &FileChange| match change.change {
+        Change::Create | Change::Update | Change::InsertStubs | Change::AddDependencies => true,
+        Change::EditedToolOwned => force,
+        Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
+    };
+    let (record, files): (Vec<_>, Vec<_>) = regeneration
+        .files
+        .iter()
+        .partition(|change| change.file.path == PROJECT_FILE);
+    // The record is written first with the fingerprints the changed files have now, and
+    // again last without them: a `gen` killed in between leaves a project whose next `gen`
+    // recognises every file, whichever version it holds, and finishes.
+    let changing: Vec<&FileChange> = files
+        .iter()
+        .copied()
+        .filter(|change| writes(change) || change.change == Change::Remove)
+        .collect();
+    let journaled = !changing.is_empty();
+    if let (Some(planned), true) = (record.first(), journaled) {
+        let mut interim: ProjectFile = toml::from_str(&planned.file.contents)
+            .context("cannot read back the planned microframework.toml")?;
+        interim.unfinished = changing
+            .iter()
+            .filter(|change| change.file.ownership == Ownership::ToolOwned)
+            .filter_map(|change| {
+                Some((
+                    change.file.path.clone(),
+                    fingerprint(change.on_disk.as_ref()?),
+                ))
+            })
+            .collect();
+        write_file_atomically(&tree::resolve(&dir, PROJECT_FILE)?, &record_text(&interim)?)?;
+    }
+    let mut written = 0;
+    for change in files.into_iter().chain(record) {
+        // The interim record is replaced by the planned one, even if that equals the old.
+        let write = writes(change) || (journaled && change.file.path == PROJECT_FILE);
         if change.change == Change::Remove {
             let path = tree::resolve(&dir, &change.file.path)?;
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;

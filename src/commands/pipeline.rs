@@ -126,6 +126,7 @@ fn render_compiled(
         proto_roots: compiled.roots.clone(),
         templates_dir: templates.recorded_dir().map(str::to_owned),
         files: Default::default(),
+        unfinished: Default::default(),
     };
     let record = render_record(record, &files)?;
     insert_by_path(&mut files, record);

@@ -67,6 +67,11 @@ pub struct ProjectFile {
     /// Fingerprint of each tool-owned file as last written, by path.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// While `gen` writes, the fingerprints the files it is changing had before, by path: a
+    /// `gen` that is killed leaves them here, and the next `gen` takes a file that still
+    /// matches one for the tool's and finishes the job.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unfinished: BTreeMap<String, String>,
 }
 
 impl ProjectFile {
@@ -95,7 +100,7 @@ impl ProjectFile {
                 )
             })?;
         }
-        for file in record.files.keys() {
+        for file in record.files.keys().chain(record.unfinished.keys()) {
             tree::inside_project(file)
                 .with_context(|| format!("invalid {}: a key of [files]", path.display()))?;
         }

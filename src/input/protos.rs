@@ -10,16 +10,21 @@ use std::{
     collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
 };
 
 use anyhow::{bail, Context};
 use miette::Diagnostic;
 use prost_types::FileDescriptorSet;
-use protox::file::{
-    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
-};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
-use crate::input::{project_file, sources};
+use crate::input::{
+    project_file, sources,
+    tree::{self, OnDisk},
+};
 
 /// Proto sources held in memory, by import path (`user/v1/user.proto`).
 #[derive(Debug, Clone, Default)]
@@ -45,6 +50,103 @@ impl FileResolver for ProtoSources {
             None => Err(protox::Error::file_not_found(name)),
         }
     }
+}
+
+/// The most bytes of proto source one compilation reads from disk: protox and the model take
+/// about 200 times a proto's size in memory, and the largest public protos are a few MB.
+pub const MAX_PROTO_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The deepest nesting of braces, brackets and parentheses a proto may have: real protos
+/// nest a few levels, and protox's recursive parser overflows the stack on thousands.
+pub const MAX_NESTING: usize = 64;
+
+/// One include directory, read with the rules of [`tree`]: a file is found only if it lies
+/// inside the directory (symbolic links followed), is a regular UTF-8 file within the size
+/// limits and nests no deeper than [`MAX_NESTING`].
+struct IncludeDir {
+    dir: PathBuf,
+    read: Arc<AtomicU64>,
+}
+
+impl FileResolver for IncludeDir {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        let shown = || self.dir.join(name).display().to_string();
+        if tree::inside_project(name).is_err() {
+            return Err(protox::Error::file_not_found(name));
+        }
+        let source = match tree::read(&self.dir, name) {
+            Ok(OnDisk::Missing) => return Err(protox::Error::file_not_found(name)),
+            Ok(OnDisk::Text(source)) => source,
+            Ok(OnDisk::NotText) => {
+                return Err(protox::Error::new(format!(
+                    "{}: not UTF-8 text, so not a .proto file",
+                    shown()
+                )))
+            }
+            Err(err) => return Err(protox::Error::new(format!("{err:#}"))),
+        };
+        let total =
+            self.read.fetch_add(source.len() as u64, Ordering::Relaxed) + source.len() as u64;
+        if total > MAX_PROTO_BYTES {
+            return Err(protox::Error::new(format!(
+                "{}: the protos imported so far pass {} MiB, the most microframework compiles at once",
+                shown(),
+                MAX_PROTO_BYTES / (1024 * 1024)
+            )));
+        }
+        check_nesting(&source).map_err(|(line, column)| {
+            protox::Error::new(format!(
+                "{}:{line}:{column}: nested more than {MAX_NESTING} levels deep; microframework does not compile protos nested this deep",
+                shown()
+            ))
+        })?;
+        File::from_source(name, &source)
+    }
+}
+
+/// The line and column where `source` first nests deeper than [`MAX_NESTING`], if it does.
+/// Strings and comments are skipped, so a brace inside them does not count.
+pub fn check_nesting(source: &str) -> Result<(), (usize, usize)> {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'/' if bytes.get(at + 1) == Some(&b'/') => {
+                at = memchr_newline(bytes, at);
+                continue;
+            }
+            b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                at = source[at + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |end| at + 2 + end + 2);
+                continue;
+            }
+            quote @ (b'"' | b'\'') => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != quote && bytes[at] != b'\n' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' | b'<' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(line_column(source, at));
+                }
+            }
+            b'}' | b']' | b')' | b'>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    Ok(())
+}
+
+fn memchr_newline(bytes: &[u8], from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |offset| from + offset)
 }
 
 /// The third-party protos embedded in the binary.
@@ -123,11 +225,13 @@ impl ProtoInput {
             return Ok(Some(source.to_owned()));
         }
         for dir in &self.includes {
-            let path = dir.join(name);
-            if path.is_file() {
-                let source = fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                return Ok(Some(source));
+            if tree::inside_project(name).is_err() {
+                break;
+            }
+            match tree::read(dir, name)? {
+                OnDisk::Text(source) => return Ok(Some(source)),
+                OnDisk::Missing => {}
+                OnDisk::NotText => bail!("{}: not UTF-8 text", dir.join(name).display()),
             }
         }
         Ok(None)
@@ -180,8 +284,12 @@ impl CompiledProtos {
 pub fn compile(input: &ProtoInput) -> anyhow::Result<CompiledProtos> {
     let mut resolver = ChainFileResolver::new();
     resolver.add(input.memory.clone());
+    let read = Arc::new(AtomicU64::new(0));
     for dir in &input.includes {
-        resolver.add(IncludeFileResolver::new(dir.clone()));
+        resolver.add(IncludeDir {
+            dir: dir.clone(),
+            read: Arc::clone(&read),
+        });
     }
     resolver.add(BundledProtos);
     resolver.add(GoogleFileResolver::new());

@@ -166,6 +166,13 @@ pub fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
     from_text(path, &text)
 }
 
+/// The most resources one spec may declare: each makes five methods, a store and their
+/// tests, and the files of a few thousand outgrow what the tool writes.
+pub const MAX_RESOURCES: usize = 500;
+
+/// The most fields one resource may declare.
+pub const MAX_FIELDS: usize = 200;
+
 /// Validates spec text; errors name `path` with line and column.
 pub fn from_text(path: &Path, text: &str) -> anyhow::Result<ServiceSpec> {
     parse(text).map_err(|err| {
@@ -214,6 +221,12 @@ fn validate(raw: RawSpec) -> Result<ServiceSpec, SpecError> {
         });
     }
 
+    if let Some(extra) = raw.resources.get(MAX_RESOURCES) {
+        return Err(at(
+            &extra.name,
+            format!("more than {MAX_RESOURCES} resources; microframework generates at most {MAX_RESOURCES} for one service (split the API into services)"),
+        ));
+    }
     let mut names = BTreeSet::new();
     for resource in &raw.resources {
         let name = resource.name.get_ref();
@@ -231,9 +244,31 @@ fn validate(raw: RawSpec) -> Result<ServiceSpec, SpecError> {
         }
     }
 
-    let mut resources = Vec::new();
+    let mut resources: Vec<ResourceSpec> = Vec::new();
     for resource in &raw.resources {
-        resources.push(validate_resource(resource, &names)?);
+        let validated = validate_resource(resource, &names)?;
+        // `Category` and `Categorie` both list `Categories`, so the proto would define
+        // `ListCategoriesRequest` twice; `HttpLog` and `HTTPLog` share the module `http_log`.
+        let clash = resources.iter().find_map(|r| {
+            let what = if r.names.plural == validated.names.plural {
+                format!("the plural `{}`", r.names.plural)
+            } else if r.names.snake == validated.names.snake {
+                format!("the module name `{}`", r.names.snake)
+            } else {
+                return None;
+            };
+            Some((r, what))
+        });
+        if let Some((other, what)) = clash {
+            return Err(at(
+                resource.plural.as_ref().unwrap_or(&resource.name),
+                format!(
+                    "resource `{}` has {what}, as `{}` has; rename one of them, or give it another plural with `plural = \"...\"`",
+                    validated.names.name, other.names.name
+                ),
+            ));
+        }
+        resources.push(validated);
     }
     let proto_path = format!(
         "{}/{}.proto",
@@ -303,6 +338,12 @@ fn validate_resource(
         }
     };
 
+    if let Some(extra) = raw.fields.get(MAX_FIELDS) {
+        return Err(at(
+            &extra.name,
+            format!("`{name}` has more than {MAX_FIELDS} fields, the most microframework generates for one resource"),
+        ));
+    }
     let mut fields = Vec::new();
     let mut enums = Vec::new();
     let mut seen = BTreeSet::new();

@@ -286,12 +286,6 @@ fn check_replaceable(
 }
 
 /// The 1-based line and column where the `index`th service of `file` is declared.
-fn service_position(file: &FileDescriptorProto, index: usize) -> Option<(i32, i32)> {
-    let info = file.source_code_info.as_ref()?;
-    let location = info.location.iter().find(|l| l.path == [6, index as i32])?;
-    Some((*location.span.first()? + 1, *location.span.get(1)? + 1))
-}
-
 /// Whether the application itself defines the service `full_name`.
 fn defines(services: &[Service], full_name: &str) -> bool {
     services.iter().any(|s| s.full_name == full_name)
@@ -382,6 +376,7 @@ pub fn build_project(
     known: &KnownServices,
     features: &Features,
 ) -> anyhow::Result<Project> {
+    check_size(protos)?;
     let types = RustTypes::index(&protos.descriptors.file);
     let mut services = Vec::new();
     for root in &protos.roots {
@@ -394,20 +389,21 @@ pub fn build_project(
                 protos.display_root(root)
             );
         }
+        let locations = Locations::of(file);
         for (index, service) in file.service.iter().enumerate() {
             let full_name = qualified(file.package(), service.name());
-            let location = match service_position(file, index) {
+            let location = match locations.position(&[6, index as i32]) {
                 Some((line, column)) => format!("{}:{line}:{column}", protos.display_root(root)),
                 None => protos.display_root(root).to_owned(),
             };
             check_replaceable(&location, &full_name, service)?;
-            let doc = comment_lines(file, &[6, index as i32]);
+            let doc = locations.comment_lines(&[6, index as i32]);
             let methods = service
                 .method
                 .iter()
                 .enumerate()
                 .map(|(method_index, method)| {
-                    let doc = comment_lines(file, &[6, index as i32, 2, method_index as i32]);
+                    let doc = locations.comment_lines(&[6, index as i32, 2, method_index as i32]);
                     build_method(&full_name, file.package(), method, doc, &types)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -818,29 +814,68 @@ fn index_message(
     messages.insert(full_name, (package.to_owned(), rust_name));
 }
 
-/// The leading comment at `path` in the file's source info, trimmed, one entry per line.
-fn comment_lines(file: &FileDescriptorProto, path: &[i32]) -> Vec<String> {
-    let Some(info) = &file.source_code_info else {
-        return Vec::new();
-    };
-    let location: Option<&Location> = info.location.iter().find(|l| l.path == path);
-    location
-        .and_then(|l| l.leading_comments.as_deref())
-        .map(|comment| {
-            comment
-                .lines()
-                // Trimmed, so indented comment text never becomes a rustdoc code block.
-                .map(|line| line.trim().to_owned())
-                .skip_while(String::is_empty)
-                .collect::<Vec<_>>()
-        })
-        .map(|mut lines| {
-            while lines.last().is_some_and(String::is_empty) {
-                lines.pop();
-            }
-            lines
-        })
-        .unwrap_or_default()
+/// The most services one project serves.
+pub const MAX_SERVICES: usize = 500;
+
+/// The most methods one project serves, over all its services.
+pub const MAX_METHODS: usize = 5_000;
+
+/// Refuses protos whose services or methods pass [`MAX_SERVICES`] or [`MAX_METHODS`], naming
+/// the root file where the limit is passed.
+fn check_size(protos: &CompiledProtos) -> anyhow::Result<()> {
+    let (mut services, mut methods) = (0, 0);
+    for root in &protos.roots {
+        let Some(file) = protos.descriptors.file.iter().find(|f| f.name() == root) else {
+            continue;
+        };
+        services += file.service.len();
+        methods += file.service.iter().map(|s| s.method.len()).sum::<usize>();
+        if services > MAX_SERVICES || methods > MAX_METHODS {
+            bail!(
+                "{}: the protos declare more than {MAX_SERVICES} services or {MAX_METHODS} methods ({services} and {methods} so far), the most microframework generates for one project; split the API into projects",
+                protos.display_root(root)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The source locations of one file by path, indexed once: looking each up by scanning them
+/// all made projects quadratic in their methods.
+struct Locations<'a>(HashMap<&'a [i32], &'a Location>);
+
+impl<'a> Locations<'a> {
+    fn of(file: &'a FileDescriptorProto) -> Self {
+        let mut index = HashMap::new();
+        for location in file.source_code_info.iter().flat_map(|info| &info.location) {
+            // The first location of a path is the declaration's own.
+            index.entry(location.path.as_slice()).or_insert(location);
+        }
+        Self(index)
+    }
+
+    /// The 1-based line and column where the element at `path` starts.
+    fn position(&self, path: &[i32]) -> Option<(i32, i32)> {
+        let location = self.0.get(path)?;
+        Some((*location.span.first()? + 1, *location.span.get(1)? + 1))
+    }
+
+    /// The leading comment at `path`, trimmed, one entry per line.
+    fn comment_lines(&self, path: &[i32]) -> Vec<String> {
+        let Some(comment) = self.0.get(path).and_then(|l| l.leading_comments.as_deref()) else {
+            return Vec::new();
+        };
+        let mut lines: Vec<String> = comment
+            .lines()
+            // Trimmed, so indented comment text never becomes a rustdoc code block.
+            .map(|line| line.trim().to_owned())
+            .skip_while(String::is_empty)
+            .collect();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        lines
+    }
 }
 
 #[cfg(test)]

@@ -175,7 +175,10 @@ fn classify(dir: &Path, record: &ProjectFile, file: RenderedFile) -> anyhow::Res
         (OnDisk::Text(text), Ownership::ToolOwned) if *text == file.contents => Change::Unchanged,
         (OnDisk::Text(_), Ownership::ToolOwned) if file.path == PROJECT_FILE => Change::Update,
         (OnDisk::Text(text), Ownership::ToolOwned) => {
-            if record.files.get(&file.path) == Some(&fingerprint(text)) {
+            let found = fingerprint(text);
+            if record.files.get(&file.path) == Some(&found)
+                || record.unfinished.get(&file.path) == Some(&found)
+            {
                 Change::Update
             } else {
                 Change::EditedToolOwned
@@ -200,14 +203,20 @@ fn remove_unplanned(
     record: &ProjectFile,
     files: &mut Vec<FileChange>,
 ) -> anyhow::Result<()> {
-    for (path, written) in &record.files {
+    let recorded: BTreeSet<&String> = record
+        .files
+        .keys()
+        .chain(record.unfinished.keys())
+        .collect();
+    for path in recorded {
         if files.iter().any(|f| f.file.path == *path) {
             continue;
         }
         let OnDisk::Text(on_disk) = tree::read(dir, path)? else {
             continue;
         };
-        if fingerprint(&on_disk) != *written {
+        let found = fingerprint(&on_disk);
+        if record.files.get(path) != Some(&found) && record.unfinished.get(path) != Some(&found) {
             continue;
         }
         let file = RenderedFile {

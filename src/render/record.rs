@@ -19,14 +19,19 @@ pub fn render_record(
         .filter(|file| file.ownership == Ownership::ToolOwned && file.path != PROJECT_FILE)
         .map(|file| (file.path.clone(), fingerprint(&file.contents)))
         .collect();
-    let body = toml::to_string(&record).context("cannot serialize microframework.toml")?;
     Ok(RenderedFile {
         path: PROJECT_FILE.to_owned(),
         ownership: Ownership::ToolOwned,
-        contents: format!(
-            "# {GENERATED_HEADER}\n# What this project was generated from; `microframework gen` and `check` read it.\n{body}"
-        ),
+        contents: record_text(&record)?,
     })
+}
+
+/// `record` as the text of `microframework.toml`, header first.
+pub fn record_text(record: &ProjectFile) -> anyhow::Result<String> {
+    let body = toml::to_string(record).context("cannot serialize microframework.toml")?;
+    Ok(format!(
+        "# {GENERATED_HEADER}\n# What this project was generated from; `microframework gen` and `check` read it.\n{body}"
+    ))
 }
 
 #[cfg(test)]
@@ -56,6 +61,7 @@ mod tests {
             proto_roots: vec!["a/v1/a.proto".into()],
             templates_dir: None,
             files: Default::default(),
+            unfinished: Default::default(),
         };
         let rendered = render_record(record, &files).unwrap();
         assert!(rendered

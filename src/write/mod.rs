@@ -4,6 +4,7 @@
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
 };
 
 use anyhow::{bail, Context};
@@ -48,6 +49,16 @@ pub fn create_project(target: &Path, files: &[RenderedFile]) -> anyhow::Result<(
         fs::write(&path, &file.contents)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    // The temporary directory is made 0700; the project gets the mode any new directory
+    // gets, as its subdirectories did.
+    let probe = staging.path().join(".mode");
+    fs::create_dir(&probe).with_context(|| format!("cannot create {}", probe.display()))?;
+    let mode = fs::metadata(&probe)
+        .with_context(|| format!("cannot read {}", probe.display()))?
+        .permissions();
+    fs::remove_dir(&probe).with_context(|| format!("cannot remove {}", probe.display()))?;
+    fs::set_permissions(staging.path(), mode)
+        .with_context(|| format!("cannot set the mode of {}", staging.path().display()))?;
     let staged = staging.keep();
     if let Err(err) = fs::rename(&staged, target) {
         // Nothing of ours may stay behind when the final step fails.
@@ -58,18 +69,79 @@ pub fn create_project(target: &Path, files: &[RenderedFile]) -> anyhow::Result<(
     Ok(())
 }
 
+/// The start of the name of every temporary file `gen` writes beside the file it replaces;
+/// a `gen` that was killed can leave one, and the next `gen` removes it.
+pub const TEMPORARY_PREFIX: &str = ".microframework-";
+
+/// The end of the name of those temporary files.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
 /// Writes one file atomically: a temporary file in the same directory, renamed over `path`.
+/// The file keeps the mode it had; a new one gets the mode the user's umask gives new files
+/// (a temporary file's own 0600 would keep a container's non-root user from reading it).
 pub fn write_file_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut staged = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut staged, contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    staged
-        .persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let previous = fs::metadata(path).ok().map(|m| m.permissions());
+    let (staged, mut file) = create_temporary(&dir)?;
+    let written = std::io::Write::write_all(&mut file, contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| match previous {
+            Some(permissions) => fs::set_permissions(&staged, permissions),
+            None => Ok(()),
+        })
+        .and_then(|()| fs::rename(&staged, path));
+    if let Err(err) = written {
+        let _ = fs::remove_file(&staged);
+        return Err(err).with_context(|| format!("cannot write {}", path.display()));
+    }
     Ok(())
+}
+
+/// A new temporary file in `dir`, created as any new file is (so the umask sets its mode).
+fn create_temporary(dir: &Path) -> anyhow::Result<(PathBuf, fs::File)> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let name = format!(
+            "{TEMPORARY_PREFIX}{}-{}{TEMPORARY_SUFFIX}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot create a temporary file in {}", dir.display())
+                })
+            }
+        }
+    }
+}
+
+/// Removes the temporary files a killed `gen` left in `dir` (its own files only: regular
+/// files named like [`write_file_atomically`]'s); returns how many.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with(TEMPORARY_PREFIX)
+            && name.ends_with(TEMPORARY_SUFFIX)
+            && entry.file_type().is_ok_and(|kind| kind.is_file());
+        if ours && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn parent_dir(target: &Path) -> PathBuf {
