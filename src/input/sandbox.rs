@@ -351,7 +351,10 @@ mod tests {
                 ),
             ],
         ] {
-            let err = tera_with(templates).err().expect("refused").to_string();
+            let err = tera_with(templates)
+                .map(|_| ())
+                .expect_err("refused")
+                .to_string();
             assert!(err.contains("reaches itself"), "{templates:?}: {err}");
         }
         let tera = tera_with(&[
