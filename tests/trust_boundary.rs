@@ -498,3 +498,157 @@ fn rewritten_files_keep_their_mode() {
     assert_eq!(mode(&script), 0o755);
     assert_eq!(mode(&project.join("src/server.rs")) & 0o044, 0o044);
 }
+
+#[test]
+fn protos_nested_too_deep_are_refused_with_their_place() {
+    let work = tempfile::tempdir().unwrap();
+    let nested = (0..5_000).fold("x: 1".to_owned(), |inner, _| format!("y {{ {inner} }}"));
+    fs::write(
+        work.path().join("deep.proto"),
+        format!(
+            "syntax = \"proto3\";\npackage deep.v1;\nimport \"google/protobuf/descriptor.proto\";\nmessage Y {{ int32 x = 1; Y y = 2; }}\nextend google.protobuf.MessageOptions {{ Y opt = 50001; }}\nmessage M {{ option (opt) = {{ {nested} }}; }}\nservice S {{ rpc Get(M) returns (M); }}\n"
+        ),
+    )
+    .unwrap();
+    let said = refused(work.path(), &["new", "deep", "--proto", "deep.proto"]);
+    assert!(
+        said.contains("deep.proto:6:") && said.contains("nested more than 64 levels"),
+        "{said}"
+    );
+    assert!(!work.path().join("deep").exists());
+}
+
+#[test]
+fn inputs_past_the_size_limits_are_refused_with_their_place() {
+    let work = tempfile::tempdir().unwrap();
+    // 501 resources: the first past the limit is named where it is declared.
+    let mut spec = String::from("[service]\nname = \"big\"\n");
+    for i in 0..501u32 {
+        let letters: String = (0..3)
+            .map(|d| char::from(b'a' + (i / 26u32.pow(d) % 26) as u8))
+            .collect();
+        spec.push_str(&format!("\n[[resources]]\nname = \"Item{letters}\"\n"));
+    }
+    fs::write(work.path().join("big.toml"), &spec).unwrap();
+    let said = refused(work.path(), &["new", "big", "--spec", "big.toml"]);
+    // The last line, where the 501st resource is named.
+    let line = spec.lines().count();
+    assert!(
+        said.contains(&format!("big.toml:{line}:8")) && said.contains("more than 500 resources"),
+        "{said}"
+    );
+
+    // 600 services in one proto.
+    let mut proto = String::from("syntax = \"proto3\";\npackage wide.v1;\nmessage M {}\n");
+    for i in 0..600 {
+        proto.push_str(&format!("service S{i} {{ rpc Get(M) returns (M); }}\n"));
+    }
+    fs::write(work.path().join("wide.proto"), proto).unwrap();
+    let said = refused(work.path(), &["new", "wide", "--proto", "wide.proto"]);
+    assert!(
+        said.contains("wide.proto") && said.contains("more than 500 services"),
+        "{said}"
+    );
+
+    // Two resources with one plural: named with its place, not "a bug in microframework".
+    fs::write(
+        work.path().join("clash.toml"),
+        "[service]\nname = \"shop\"\n\n[[resources]]\nname = \"Category\"\n\n[[resources]]\nname = \"Categorie\"\n",
+    )
+    .unwrap();
+    let said = refused(work.path(), &["new", "shop", "--spec", "clash.toml"]);
+    assert!(
+        said.contains("clash.toml:8:8")
+            && said.contains("`Categorie` has the plural `Categories`, as `Category` has"),
+        "{said}"
+    );
+    assert!(!said.contains("a bug in microframework"), "{said}");
+}
+
+#[test]
+fn an_include_directory_cannot_bring_in_a_file_from_outside_it() {
+    let work = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("secret.proto"),
+        "syntax = \"proto3\";\npackage secret.v1;\nmessage Secret { string token = 1; }\n",
+    )
+    .unwrap();
+    let downloads = work.path().join("dl");
+    fs::create_dir_all(downloads.join("api")).unwrap();
+    symlink(
+        outside.path().join("secret.proto"),
+        downloads.join("secret.proto"),
+    )
+    .unwrap();
+    fs::write(
+        downloads.join("api/api.proto"),
+        "syntax = \"proto3\";\npackage api.v1;\nimport \"secret.proto\";\nservice Api { rpc Get(secret.v1.Secret) returns (secret.v1.Secret); }\n",
+    )
+    .unwrap();
+    let said = refused(
+        work.path(),
+        &["new", "api", "--proto", "dl/api/api.proto", "-I", "dl"],
+    );
+    assert!(said.contains("outside"), "{said}");
+    assert!(!work.path().join("api").exists());
+}
+
+#[test]
+fn error_output_is_one_plain_line_whatever_the_input_holds() {
+    let work = tempfile::tempdir().unwrap();
+    // A name carrying a GitHub Actions command and a terminal escape is printed as text.
+    let said = refused(work.path(), &["new", "ab\n::error::pwned\u{1b}[31m"]);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("ab\\n::error::pwned\\u{1b}[31m"), "{said}");
+
+    // A broken microframework.toml: its place and the cause, not the 200 KB line quoted.
+    let project = new_project(work.path());
+    fs::write(
+        project.join("microframework.toml"),
+        format!("name = \"x{} zz\n", "a".repeat(200_000)),
+    )
+    .unwrap();
+    let said = refused(&project, &["check"]);
+    assert!(
+        said.starts_with("error: ./microframework.toml:1:"),
+        "{said}"
+    );
+    assert!(said.len() < 300, "{said}");
+
+    // An import path protox calls "invalid group name".
+    fs::write(
+        work.path().join("a.proto"),
+        "syntax = \"proto3\";\npackage a.v1;\nimport \"../x.proto\";\nmessage M {}\nservice S { rpc Get(M) returns (M); }\n",
+    )
+    .unwrap();
+    let said = refused(work.path(), &["new", "aa", "--proto", "a.proto"]);
+    assert!(said.contains("a.proto:3:8: invalid import path"), "{said}");
+    assert!(!said.contains("group"), "{said}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let work = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("microframework");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(work.path())
+        .args(["templates", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe before anything is read, as `head -c0` would: every write fails.
+    drop(child.stdout.take());
+    let mut said = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!said.contains("panicked"), "{said}");
+    assert_ne!(status.code(), Some(101), "{said}");
+}

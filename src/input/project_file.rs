@@ -88,8 +88,19 @@ impl ProjectFile {
             ),
             OnDisk::NotText => bail!("{} is not UTF-8 text", path.display()),
         };
-        let record: Self =
-            toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        let record: Self = toml::from_str(&text).map_err(|err| {
+            let place = match err.span() {
+                Some(span) => {
+                    let (line, column) = super::protos::line_column(&text, span.start);
+                    format!("{}:{line}:{column}", path.display())
+                }
+                None => path.display().to_string(),
+            };
+            anyhow::anyhow!(
+                "{place}: invalid microframework.toml: {}",
+                err.message().trim()
+            )
+        })?;
         naming::validate_project_name(&record.name)
             .with_context(|| format!("invalid {}: `name`", path.display()))?;
         if let Some(templates) = &record.templates_dir {

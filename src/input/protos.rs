@@ -377,8 +377,16 @@ fn describe(err: &protox::Error, input: &ProtoInput) -> String {
             if searched.is_empty() { "no include directories".to_owned() } else { searched.join(", ") }
         ));
     }
-    if let Some(help) = err.help() {
-        text.push_str(&format!(" (hint: {help})"));
+    match err.help().map(|help| help.to_string()) {
+        // protox parses a bad import path as a group and says so; say what is wrong.
+        Some(help) if help.starts_with("imports may not contain") => {
+            text = text.replace(
+                "invalid group name",
+                "invalid import path: an import is a path under an include directory, without `.` or `..` parts, a leading `/`, backslashes or repeated slashes",
+            );
+        }
+        Some(help) => text.push_str(&format!(" (hint: {help})")),
+        None => {}
     }
     text
 }
@@ -397,6 +405,9 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
 }
 
 fn check_text_file(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!("{}: a directory, not a .proto file", path.display());
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
