@@ -652,3 +652,14 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!said.contains("panicked"), "{said}");
     assert_ne!(status.code(), Some(101), "{said}");
 }
+
+#[test]
+fn named_inputs_that_never_end_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    symlink("/dev/zero", work.path().join("zero.proto")).unwrap();
+    symlink("/dev/zero", work.path().join("zero.toml")).unwrap();
+    let said = refused(work.path(), &["new", "zz", "--proto", "zero.proto"]);
+    assert!(said.contains("not a regular file"), "{said}");
+    let said = refused(work.path(), &["new", "zz", "--spec", "zero.toml"]);
+    assert!(said.contains("not a regular file"), "{said}");
+}

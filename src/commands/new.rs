@@ -2,12 +2,10 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use anyhow::Context;
-
 use crate::{
     cli::NewArgs,
     commands::pipeline::{render_new_project, render_proto_project, render_spec_project},
-    input::{project_file::PROJECT_TEMPLATES_DIR, ProtoInput},
+    input::{project_file::PROJECT_TEMPLATES_DIR, tree, ProtoInput},
     model::{features::Features, Project},
     plan::{templates::Templates, Ownership},
     render::RenderedFile,
@@ -45,8 +43,7 @@ fn generate(
     )?;
     let features = args.features.apply(Features::default());
     let (project, mut files) = if let Some(spec) = &args.spec {
-        let text = std::fs::read_to_string(spec)
-            .with_context(|| format!("cannot read spec {}", spec.display()))?;
+        let text = tree::read_named(spec, "spec")?;
         render_spec_project(&args.name, spec, &text, &features, &templates)?
     } else if args.protos.is_empty() {
         render_new_project(&args.name, &features, &templates)?

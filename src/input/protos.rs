@@ -408,6 +408,21 @@ fn check_text_file(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!("{}: a directory, not a .proto file", path.display());
     }
+    // A link to /dev/zero or a pipe would be read without end.
+    match fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            bail!(
+                "{}: not a regular file, so not a .proto file",
+                path.display()
+            )
+        }
+        Ok(metadata) if metadata.len() > tree::MAX_FILE_BYTES => bail!(
+            "{}: larger than {} MiB; microframework does not read it",
+            path.display(),
+            tree::MAX_FILE_BYTES / (1024 * 1024)
+        ),
+        _ => {}
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {

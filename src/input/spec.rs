@@ -18,7 +18,7 @@
 
 use std::{collections::BTreeSet, ops::Range, path::Path};
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -161,8 +161,7 @@ fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> SpecError {
 
 /// Reads and validates a spec file.
 pub fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read spec {}", path.display()))?;
+    let text = super::tree::read_named(path, "spec")?;
     from_text(path, &text)
 }
 

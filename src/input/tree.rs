@@ -133,6 +133,28 @@ pub fn read_text(root: &Path, path: &str, what: &str) -> anyhow::Result<String> 
     }
 }
 
+/// Reads a file the user named on the command line (a spec): a regular UTF-8 file of at most
+/// [`MAX_FILE_BYTES`], so a link to `/dev/zero` or a pipe is an error, not an endless read.
+pub fn read_named(path: &Path, what: &str) -> anyhow::Result<String> {
+    let metadata =
+        fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{what} {} is not a regular file", path.display());
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        bail!(
+            "{what} {} is larger than {} MiB; microframework does not read it",
+            path.display(),
+            MAX_FILE_BYTES / (1024 * 1024)
+        );
+    }
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow!("{what} {} is not UTF-8 text", path.display()))
+}
+
 /// Checks every entry under the project directory `dir` (relative to `root`) before another
 /// library reads it by name: a symbolic link must resolve inside the project, and every
 /// entry must be a directory or a regular file. Links to directories are not walked into
