@@ -43,7 +43,12 @@ fn default_project_files() {
         .map(|file| format!("{:?} {}", file.ownership, file.path))
         .collect();
     insta::assert_snapshot!("listing", listing.join("\n"));
-    for file in &files {
+    // The runtime crate's files are its sources verbatim, tested in its own crate: the
+    // listing shows them, a snapshot of each would only copy them.
+    for file in files
+        .iter()
+        .filter(|file| !file.path.starts_with("runtime/"))
+    {
         let name = file.path.replace(['/', '.'], "_");
         insta::assert_snapshot!(name, &file.contents);
     }

@@ -9,7 +9,7 @@ use crate::{
     input::{
         self, lint,
         project_file::{ProjectFile, SourceKind, SPEC_FILE},
-        sources::TemplateSources,
+        sources::{self, TemplateSources},
         spec::{self, ServiceSpec},
         tree, CompiledProtos, ProtoInput,
     },
@@ -127,6 +127,7 @@ fn render_compiled(
         templates_dir: templates.recorded_dir().map(str::to_owned),
         files: Default::default(),
         unfinished: Default::default(),
+        runtime_version: Some(sources::runtime_version()),
     };
     let record = render_record(record, &files)?;
     insert_by_path(&mut files, record);

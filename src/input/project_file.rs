@@ -60,6 +60,10 @@ pub struct ProjectFile {
     pub features: BTreeMap<String, toml::Value>,
     /// Root proto files, relative to `proto/`.
     pub proto_roots: Vec<String>,
+    /// The version of the runtime crate the project holds in `runtime/` (none before the
+    /// runtime crate existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<String>,
     /// The directory of templates overriding the built-in ones, inside the project
     /// ([`PROJECT_TEMPLATES_DIR`] as `new --templates` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,44 @@ use super::tree;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
+/// The runtime crate (`runtime/` of the tool's workspace), written verbatim into every
+/// project.
+static RUNTIME: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/runtime");
+
+/// Where a project holds the runtime crate.
+pub const RUNTIME_DIR: &str = "runtime";
+
+/// The runtime crate's files a project gets, by path under `runtime/`: its manifest, its
+/// README and its sources (not its tests, which run in the tool's workspace).
+pub fn runtime_files() -> Vec<(String, &'static str)> {
+    let mut files: Vec<(String, &'static str)> = all_files(&RUNTIME)
+        .into_iter()
+        .filter_map(|file| {
+            let path = file.path().to_string_lossy().replace('\\', "/");
+            let shipped = path == "Cargo.toml" || path == "README.md" || path.starts_with("src/");
+            Some((path, file.contents_utf8()?)).filter(|_| shipped)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The runtime crate's version (its manifest's `package.version`), which a project records.
+pub fn runtime_version() -> String {
+    runtime_files()
+        .into_iter()
+        .find(|(path, _)| path == "Cargo.toml")
+        .and_then(|(_, manifest)| manifest.parse::<toml::Table>().ok())
+        .and_then(|manifest| {
+            manifest
+                .get("package")?
+                .get("version")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
 /// Suffix every template file carries.
 pub const SUFFIX: &str = ".tera";
 

@@ -24,6 +24,7 @@ pub const BASE: Part = Part {
         Dependency::plain("http", "1"),
         Dependency::plain("http-body", "1"),
         Dependency::plain("http-body-util", "0.1"),
+        Dependency::local("microframework-runtime", "runtime"),
         Dependency::plain("pin-project-lite", "0.2"),
         Dependency::plain("prost", "0.14"),
         Dependency::plain("prost-types", "0.14"),

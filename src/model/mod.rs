@@ -581,7 +581,10 @@ fn dependency_lines<'a>(dependencies: impl Iterator<Item = &'a Dependency>) -> V
     merged
         .into_values()
         .map(|(dependency, features)| {
-            let mut fields = vec![format!("version = {:?}", dependency.version)];
+            let mut fields = match dependency.path {
+                Some(path) => vec![format!("path = {path:?}")],
+                None => vec![format!("version = {:?}", dependency.version)],
+            };
             if !dependency.default_features {
                 fields.push("default-features = false".to_owned());
             }
@@ -592,7 +595,7 @@ fn dependency_lines<'a>(dependencies: impl Iterator<Item = &'a Dependency>) -> V
             if dependency.optional {
                 fields.push("optional = true".to_owned());
             }
-            let spec = if fields.len() == 1 {
+            let spec = if fields.len() == 1 && dependency.path.is_none() {
                 format!("{:?}", dependency.version)
             } else {
                 format!("{{ {} }}", fields.join(", "))

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 pub use crate::input::project_file::GENERATED_HEADER;
 use crate::{
-    input::{CompiledProtos, Origin},
+    input::{sources, CompiledProtos, Origin},
     model::{features::FEATURES_DIR, Project},
 };
 use templates::{Each, Templates};
@@ -115,6 +115,14 @@ pub fn plan_project(
                 Origin::Bundled | Origin::Derived => Ownership::ToolOwned,
             },
             source: Source::Verbatim(proto.source.clone()),
+        });
+    }
+    // The runtime crate, as the tool holds it: the tool's, rewritten when the tool's changes.
+    for (path, source) in sources::runtime_files() {
+        files.push(PlannedFile {
+            path: format!("{}/{path}", sources::RUNTIME_DIR),
+            ownership: Ownership::ToolOwned,
+            source: Source::Verbatim(source.to_owned()),
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

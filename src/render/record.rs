@@ -62,6 +62,7 @@ mod tests {
             templates_dir: None,
             files: Default::default(),
             unfinished: Default::default(),
+            runtime_version: None,
         };
         let rendered = render_record(record, &files).unwrap();
         assert!(rendered

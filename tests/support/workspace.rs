@@ -36,6 +36,9 @@ use super::{steps, FEATURE_SETS, SPEC_FIXTURES};
 /// The member holding every dependency with every feature.
 const DEPS_CRATE: &str = "e2e-deps";
 
+/// The runtime crate every generated project depends on, as `runtime/`.
+const RUNTIME_CRATE: &str = "microframework-runtime";
+
 /// Held while cargo builds in the shared target directory. Cargo takes a lock of its own
 /// there, so builds could not overlap anyway; this one lets a build be timed from when it
 /// starts, not from when it began to wait, and keeps a binary cargo just made in place
@@ -180,13 +183,19 @@ impl Workspace {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let started = Instant::now();
-        let output = self.cargo_unlocked(
-            &self.root,
-            &["test", "--workspace", "--all-targets", "--no-run"],
-            &[],
-        );
+        // The runtime crate's own tests run in the tool's workspace, not here.
+        let skip_runtime = ["--exclude", RUNTIME_CRATE];
+        let build = [
+            ["test", "--workspace", "--all-targets", "--no-run"].as_slice(),
+            &skip_runtime,
+        ];
+        let output = self.cargo_unlocked(&self.root, &build.concat(), &[]);
         self.record_build(&members, &output.stdout);
-        let doc = ["test", "--workspace", "--doc", "--quiet"];
+        let doc = [
+            ["test", "--workspace", "--doc", "--quiet"].as_slice(),
+            &skip_runtime,
+        ]
+        .concat();
         self.cargo_unlocked(&self.root, &doc, &[]);
         steps::record(&label, started.elapsed());
         drop(building);
@@ -327,6 +336,7 @@ impl Workspace {
             })
             .collect();
         paths.push(DEPS_CRATE.to_owned());
+        paths.push(RUNTIME_CRATE.to_owned());
         let mut workspace = toml::Table::new();
         workspace.insert("resolver".into(), "2".into());
         workspace.insert(
@@ -337,9 +347,40 @@ impl Workspace {
         root.insert("workspace".into(), toml::Value::Table(workspace));
         write(&self.root.join("Cargo.toml"), &root.to_string());
 
+        // One runtime crate for the workspace: each project holds its own copy in runtime/,
+        // and cargo allows one package of a name and version per workspace. The copies are
+        // the same embedded files (the container-image test builds a project's own).
+        let runtime = self.root.join(RUNTIME_CRATE);
+        for (path, contents) in microframework::input::sources::runtime_files() {
+            let file = runtime.join(path);
+            std::fs::create_dir_all(file.parent().expect("a parent"))
+                .expect("the runtime's member");
+            write(&file, contents);
+        }
+        let runtime_path = runtime.to_string_lossy().into_owned();
+        for member in members {
+            let manifest_path = member.dir.join("Cargo.toml");
+            let mut manifest: toml::Table = read(&manifest_path)
+                .parse()
+                .expect("the project's Cargo.toml parses");
+            let dependency = manifest
+                .get_mut("dependencies")
+                .and_then(toml::Value::as_table_mut)
+                .and_then(|dependencies| dependencies.get_mut(RUNTIME_CRATE))
+                .and_then(toml::Value::as_table_mut);
+            if let Some(dependency) = dependency {
+                if dependency.get("path").and_then(toml::Value::as_str) != Some(&runtime_path) {
+                    dependency.insert("path".into(), runtime_path.clone().into());
+                    write(&manifest_path, &manifest.to_string());
+                }
+            }
+        }
         let mut union = DependencyUnion::suite().clone();
         for member in members {
             union.add_manifest(&read(&member.dir.join("Cargo.toml")));
+        }
+        if let Some(dependency) = union.normal.get_mut(RUNTIME_CRATE) {
+            dependency.path = Some(runtime_path);
         }
         let deps = self.root.join(DEPS_CRATE);
         std::fs::create_dir_all(deps.join("src")).expect("the dependencies' member");
@@ -554,6 +595,8 @@ fn write(path: &Path, contents: &str) {
 #[derive(Clone, Debug)]
 struct Dependency {
     version: String,
+    /// A crate of the project's own (the runtime crate).
+    path: Option<String>,
     package: Option<String>,
     default_features: bool,
     features: BTreeSet<String>,
@@ -679,6 +722,7 @@ impl Dependency {
         match spec {
             toml::Value::String(version) => Self {
                 version: version.clone(),
+                path: None,
                 package: None,
                 default_features: true,
                 features: BTreeSet::new(),
@@ -689,6 +733,10 @@ impl Dependency {
                     .and_then(toml::Value::as_str)
                     .unwrap_or("*")
                     .to_owned(),
+                path: table
+                    .get("path")
+                    .and_then(toml::Value::as_str)
+                    .map(str::to_owned),
                 package: table
                     .get("package")
                     .and_then(toml::Value::as_str)
@@ -712,7 +760,10 @@ impl Dependency {
 
     fn spec(&self) -> toml::Value {
         let mut table = toml::Table::new();
-        table.insert("version".into(), self.version.clone().into());
+        match &self.path {
+            Some(path) => table.insert("path".into(), path.clone().into()),
+            None => table.insert("version".into(), self.version.clone().into()),
+        };
         if let Some(package) = &self.package {
             table.insert("package".into(), package.clone().into());
         }

@@ -97,6 +97,8 @@ pub struct Dependency {
     pub default_features: bool,
     /// Whether a cargo feature of the generated crate enables it.
     pub optional: bool,
+    /// A crate of the project's own, by its directory (the runtime crate: `runtime`).
+    pub path: Option<&'static str>,
 }
 
 impl Dependency {
@@ -117,6 +119,15 @@ impl Dependency {
             features,
             default_features: true,
             optional: false,
+            path: None,
+        }
+    }
+
+    /// `name = { path = "dir" }`: a crate the project holds (the runtime crate).
+    pub const fn local(name: &'static str, path: &'static str) -> Self {
+        Self {
+            path: Some(path),
+            ..Self::plain(name, "")
         }
     }
 }

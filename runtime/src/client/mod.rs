@@ -1,0 +1,5 @@
+//! Tower middleware of the clients `microframework` generates.
+
+mod bearer;
+
+pub use bearer::BearerToken;

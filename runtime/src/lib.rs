@@ -1,0 +1,44 @@
+//! What every service `microframework` generates shares, as ordinary Rust: tested here once,
+//! written verbatim into each project as the tool-owned `runtime/` crate.
+//!
+//! The generated code hands the runtime data (configuration, tables of its methods) and
+//! composes its tower layers; a service extends it with layers and modules of its own.
+
+#![warn(missing_docs)]
+
+pub mod client;
+
+use std::{
+    collections::hash_map::RandomState,
+    hash::{BuildHasher, Hasher},
+    time::Instant,
+};
+
+/// The error type of transports and middleware (tonic's and tower's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A number in [0, 1) that differs between calls, for jitter (backoff, probes, picks).
+///
+/// ```
+/// let fraction = microframework_runtime::random_fraction();
+/// assert!((0.0..1.0).contains(&fraction));
+/// ```
+pub fn random_fraction() -> f64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_stay_in_range_and_vary() {
+        let drawn: Vec<f64> = (0..1000).map(|_| random_fraction()).collect();
+        assert!(drawn.iter().all(|f| (0.0..1.0).contains(f)));
+        let low = drawn.iter().filter(|f| **f < 0.5).count();
+        // A fair source puts about half below 0.5; 1000 draws stray far from 500 rarely.
+        assert!((350..650).contains(&low), "{low} of 1000 below 0.5");
+    }
+}
