@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod discovery;
 
 use std::{
     collections::hash_map::RandomState,
