@@ -44,13 +44,19 @@ fn default_project_files() {
         .collect();
     insta::assert_snapshot!("listing", listing.join("\n"));
     // The runtime crate's files are its sources verbatim, tested in its own crate: the
-    // listing shows them, a snapshot of each would only copy them.
+    // listing shows them, a snapshot of each would only copy them. The record's fingerprints
+    // of them change with every edit of the runtime: left out too.
     for file in files
         .iter()
         .filter(|file| !file.path.starts_with("runtime/"))
     {
         let name = file.path.replace(['/', '.'], "_");
-        insta::assert_snapshot!(name, &file.contents);
+        let contents: String = file
+            .contents
+            .split_inclusive('\n')
+            .filter(|line| file.path != "microframework.toml" || !line.starts_with("\"runtime/"))
+            .collect();
+        insta::assert_snapshot!(name, &contents);
     }
 }
 
