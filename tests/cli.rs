@@ -550,6 +550,15 @@ fn an_override_at_a_path_of_an_earlier_version_names_the_new_path() {
 }
 
 #[test]
+fn an_override_of_code_that_moved_into_the_runtime_says_where_it_went() {
+    refused_override("base/src/discovery/balance.rs.tera")
+        .stderr(predicate::str::contains("balance.rs.tera"))
+        .stderr(predicate::str::contains(
+            "now the runtime crate's `microframework_runtime::discovery`",
+        ));
+}
+
+#[test]
 fn completions_are_printed_for_a_shell() {
     microframework()
         .args(["completions", "bash"])

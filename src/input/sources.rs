@@ -165,6 +165,13 @@ const MOVED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Templates whose code moved into the runtime crate, and the module it is in now, so an
+/// override of one is told why it no longer applies.
+const INTO_RUNTIME: &[(&str, &str)] = &[(
+    "base/src/discovery/balance.rs.tera",
+    "microframework_runtime::discovery",
+)];
+
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).
 pub fn bundled_proto(import_path: &str) -> Option<&'static str> {
     EMBEDDED
@@ -257,6 +264,7 @@ fn read_overrides(
         let prefix = format!("{relative}/");
         builtin.iter().any(|(path, _)| path.starts_with(&prefix))
             || MOVED.iter().any(|(old, _)| old.starts_with(&prefix))
+            || INTO_RUNTIME.iter().any(|(old, _)| old.starts_with(&prefix))
     };
     let mut overrides = Vec::new();
     let mut pending = vec![String::new()];
@@ -288,6 +296,12 @@ fn read_overrides(
                 continue;
             }
             if !builtin.iter().any(|(name, _)| *name == relative) {
+                if let Some((_, module)) = INTO_RUNTIME.iter().find(|(old, _)| *old == relative) {
+                    bail!(
+                        "{}: this template is gone: its code is now the runtime crate's `{module}` (runtime/ in the project), which a template cannot replace; wrap or replace it with code of your own in src/",
+                        path.display()
+                    );
+                }
                 if let Some((_, new)) = MOVED.iter().find(|(old, _)| *old == relative) {
                     bail!(
                         "{}: this template moved to {new}; move the file there (`microframework templates list` shows every path)",
