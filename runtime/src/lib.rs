@@ -8,6 +8,8 @@
 
 pub mod client;
 pub mod discovery;
+pub mod methods;
+pub mod middleware;
 
 use std::{
     collections::hash_map::RandomState,

@@ -167,10 +167,20 @@ const MOVED: &[(&str, &str)] = &[
 
 /// Templates whose code moved into the runtime crate, and the module it is in now, so an
 /// override of one is told why it no longer applies.
-const INTO_RUNTIME: &[(&str, &str)] = &[(
-    "base/src/discovery/balance.rs.tera",
-    "microframework_runtime::discovery",
-)];
+const INTO_RUNTIME: &[(&str, &str)] = &[
+    (
+        "base/src/client/resilience.rs.tera",
+        "microframework_runtime::client",
+    ),
+    (
+        "base/src/discovery/balance.rs.tera",
+        "microframework_runtime::discovery",
+    ),
+    (
+        "base/src/middleware.rs.tera",
+        "microframework_runtime::middleware",
+    ),
+];
 
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).
 pub fn bundled_proto(import_path: &str) -> Option<&'static str> {

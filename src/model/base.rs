@@ -12,7 +12,6 @@ pub const BASE: Part = Part {
         "client",
         "config",
         "extensions",
-        "middleware",
         "proto",
         "server",
         "services",
@@ -234,7 +233,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "client.retry",
-        rust_type: "RetryPolicy",
+        rust_type: "microframework_runtime::client::RetryPolicy",
         doc: "When and how often a failed call is tried again.",
         settings: &[
             Setting {
@@ -268,9 +267,9 @@ const SECTIONS: &[SectionSpec] = &[
             Setting {
                 key: "idempotent_methods",
                 env: None,
-                rust_type: "Vec<String>",
+                rust_type: "Option<Vec<String>>",
                 default: Value::ReadMethods,
-                doc: "Methods (`/package.Service/Method`) safe to repeat: retried on UNAVAILABLE and DEADLINE_EXCEEDED; others only when the request was never sent",
+                doc: "Methods (`/package.Service/Method`) safe to repeat: retried on UNAVAILABLE and DEADLINE_EXCEEDED; others only when the request was never sent. Left out: the methods that only read",
             },
             Setting {
                 key: "throttle_max_tokens",
@@ -290,7 +289,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "client.circuit_breaker",
-        rust_type: "BreakerPolicy",
+        rust_type: "microframework_runtime::client::BreakerPolicy",
         doc: "When the circuit breaker opens and how long it stays open.",
         settings: &[
             Setting {
@@ -331,3 +330,49 @@ pub const STORE: Part = Part {
         }],
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::model::settings::{build_sections, ProjectDefaults};
+
+    /// The declared defaults of `key`, as `config/default.toml` writes them, read back as
+    /// `T`.
+    fn declared<T: DeserializeOwned>(key: &str) -> T {
+        let sections = build_sections(SECTIONS, ProjectDefaults::default());
+        let section = sections
+            .iter()
+            .find(|section| section.key == key)
+            .expect("a declared section");
+        let text: String = section
+            .settings
+            .iter()
+            .map(|setting| format!("{} = {}\n", setting.key, setting.toml_default))
+            .collect();
+        toml::from_str(&text).unwrap_or_else(|err| panic!("[{key}]: {err}"))
+    }
+
+    #[test]
+    fn sections_of_runtime_types_declare_the_runtime_defaults() {
+        use microframework_runtime::client::{BreakerPolicy, RetryPolicy};
+        let runtime_typed: Vec<&str> = SECTIONS
+            .iter()
+            .filter(|section| section.rust_type.contains("::"))
+            .map(|section| section.key)
+            .collect();
+        assert_eq!(runtime_typed, ["client.retry", "client.circuit_breaker"]);
+        // The idempotent methods are the project's read methods (none here); the runtime
+        // takes them from the method table when the setting is left out.
+        let retry = RetryPolicy {
+            idempotent_methods: Some(Vec::new()),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(declared::<RetryPolicy>("client.retry"), retry);
+        assert_eq!(
+            declared::<BreakerPolicy>("client.circuit_breaker"),
+            BreakerPolicy::default()
+        );
+    }
+}

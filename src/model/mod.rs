@@ -57,8 +57,8 @@ pub struct Project {
     /// The features that are part of the project, in the order their layers wrap the server.
     pub chosen: Vec<ChosenFeature>,
     /// Every route the server answers (the application's, health's and reflection's), sorted
-    /// by path, with its kind as go-grpc-prometheus names it.
-    pub method_types: Vec<(String, &'static str)>,
+    /// by path: the runtime's method table.
+    pub method_types: Vec<MethodEntry>,
     /// Library modules declared in `src/lib.rs`, sorted.
     pub modules: Vec<&'static str>,
     /// `[dependencies]` of the generated `Cargo.toml`, sorted by crate.
@@ -111,6 +111,18 @@ pub struct CargoFeatureLine {
 }
 
 /// Routes of the infrastructure services, with their kinds.
+/// A row of the method table `src/proto.rs` hands the runtime.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodEntry {
+    /// `/package.Service/Method`.
+    pub route: String,
+    /// Its kind as go-grpc-prometheus names it, which is also the name of the runtime's
+    /// constructor (`Method::server_stream`).
+    pub kind: &'static str,
+    /// Whether it only reads, so the client may repeat it.
+    pub idempotent: bool,
+}
+
 const INFRASTRUCTURE_METHODS: &[(&str, &str)] = &[
     ("/grpc.health.v1.Health/Check", "unary"),
     ("/grpc.health.v1.Health/Watch", "server_stream"),
@@ -463,6 +475,14 @@ pub fn build_project(
     let role_rules = role_rules(&services);
     let builtin_health = !defines(&services, "grpc.health.v1.Health");
     let read_methods = read_methods(&services, builtin_health);
+    let method_types: Vec<MethodEntry> = method_types
+        .into_iter()
+        .map(|(route, kind)| MethodEntry {
+            idempotent: read_methods.binary_search(&route).is_ok(),
+            route,
+            kind,
+        })
+        .collect();
     let defaults = ProjectDefaults {
         services: &service_names,
         role_rules: &role_rules,

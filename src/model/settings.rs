@@ -12,7 +12,9 @@ use super::RoleRule;
 pub struct SectionSpec {
     /// Dotted key: `client.retry`; `""` for the root (`Config` itself).
     pub key: &'static str,
-    /// The generated struct: `RetryPolicy`.
+    /// The generated struct: `ClientOptions`; or the runtime crate's type, by its path
+    /// (`microframework_runtime::client::RetryPolicy`), which the generated config re-exports
+    /// in place of a struct of its own.
     pub rust_type: &'static str,
     /// One line saying what the section is for.
     pub doc: &'static str,
@@ -65,8 +67,13 @@ pub struct ConfigSection {
     pub key: String,
     /// Field of the parent section holding this one (`retry`).
     pub field: String,
-    /// The generated struct.
+    /// The struct's name.
     pub rust_type: String,
+    /// The runtime crate's type the section is (`microframework_runtime::client::RetryPolicy`):
+    /// re-exported, not generated.
+    pub runtime_type: Option<String>,
+    /// Whether `runtime_type` is set (for Tera's `filter`).
+    pub is_runtime: bool,
     /// What the section is for.
     pub doc: String,
     /// Its settings.
@@ -153,7 +160,7 @@ pub fn build_sections(specs: &[SectionSpec], project: ProjectDefaults<'_>) -> Ve
                 .filter(|child| !child.key.is_empty() && parent_of(child.key) == spec.key)
                 .map(|child| ChildSection {
                     field: last_segment(child.key).to_owned(),
-                    rust_type: child.rust_type.to_owned(),
+                    rust_type: type_name(child.rust_type).to_owned(),
                     doc: child.doc.to_owned(),
                 })
                 .collect::<Vec<_>>();
@@ -176,7 +183,12 @@ pub fn build_sections(specs: &[SectionSpec], project: ProjectDefaults<'_>) -> Ve
                 derives_default: settings.iter().all(|s| s.is_type_default),
                 key: spec.key.to_owned(),
                 field: last_segment(spec.key).to_owned(),
-                rust_type: spec.rust_type.to_owned(),
+                rust_type: type_name(spec.rust_type).to_owned(),
+                runtime_type: spec
+                    .rust_type
+                    .contains("::")
+                    .then(|| spec.rust_type.to_owned()),
+                is_runtime: spec.rust_type.contains("::"),
                 doc: spec.doc.to_owned(),
                 default_on_one_line: body.len() <= STRUCT_LITERAL_WIDTH && !body.contains('\n'),
                 settings,
@@ -197,6 +209,11 @@ fn place<'a>(specs: &'a [SectionSpec], key: &str, ordered: &mut Vec<&'a SectionS
     {
         place(specs, child.key, ordered);
     }
+}
+
+/// The last segment of a type's path: `RetryPolicy`.
+fn type_name(rust_type: &str) -> &str {
+    rust_type.rsplit("::").next().unwrap_or(rust_type)
 }
 
 fn parent_of(key: &str) -> &str {
