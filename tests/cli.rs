@@ -822,7 +822,12 @@ fn features_are_recorded_and_switched_with_gen_adding_dependencies_and_removing_
     let mut cargo_toml = fs::read_to_string(&manifest).unwrap();
     assert!(cargo_toml.contains("jsonwebtoken"), "jwt is the default");
     assert!(!cargo_toml.contains("tls-ring"), "TLS is off by default");
-    assert!(project.join("src/metrics.rs").is_file());
+    assert!(
+        cargo_toml.contains(
+            r#"microframework-runtime = { path = "runtime", features = ["prometheus"] }"#
+        ),
+        "metrics are on by default: {cargo_toml}"
+    );
     cargo_toml.push_str("\n# my own note\n");
     fs::write(&manifest, &cargo_toml).unwrap();
 
@@ -925,11 +930,9 @@ fn check_reports_a_manifest_that_lacks_what_the_features_need() {
     let project = new_project(work.path(), "user-service");
     let manifest = project.join("Cargo.toml");
     let cargo_toml = fs::read_to_string(&manifest).unwrap();
-    let trimmed: String = cargo_toml
-        .lines()
-        .filter(|line| !line.starts_with("prometheus"))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    // The runtime's `prometheus` feature is what metrics need.
+    let trimmed = cargo_toml.replace(r#", features = ["prometheus"]"#, "");
+    assert_ne!(trimmed, cargo_toml);
     fs::write(&manifest, trimmed).unwrap();
     microframework()
         .current_dir(&project)

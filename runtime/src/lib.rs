@@ -9,13 +9,18 @@
 pub mod client;
 pub mod discovery;
 pub mod methods;
+#[cfg(feature = "prometheus")]
+pub mod metrics;
 pub mod middleware;
 
 use std::{
     collections::hash_map::RandomState,
     hash::{BuildHasher, Hasher},
+    net::SocketAddr,
     time::Instant,
 };
+
+use anyhow::Context;
 
 /// The error type of transports and middleware (tonic's and tower's).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,6 +35,26 @@ pub fn random_fraction() -> f64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `host:port` as a socket address (`[host]:port` for IPv6); `section` names the setting in
+/// the error.
+///
+/// ```
+/// use microframework_runtime::socket_addr;
+///
+/// assert_eq!(socket_addr("grpc", "::1", 50051).unwrap().to_string(), "[::1]:50051");
+/// let err = socket_addr("grpc", "localhost", 1).unwrap_err();
+/// assert_eq!(err.to_string(), "grpc.host `localhost` is not an IP address");
+/// ```
+pub fn socket_addr(section: &str, host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let text = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    text.parse()
+        .with_context(|| format!("{section}.host `{host}` is not an IP address"))
 }
 
 #[cfg(test)]

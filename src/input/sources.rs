@@ -180,6 +180,10 @@ const INTO_RUNTIME: &[(&str, &str)] = &[
         "base/src/middleware.rs.tera",
         "microframework_runtime::middleware",
     ),
+    (
+        "features/monitoring/prometheus/src/metrics.rs.tera",
+        "microframework_runtime::metrics",
+    ),
 ];
 
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).

@@ -23,7 +23,7 @@ pub const BASE: Part = Part {
         Dependency::plain("http", "1"),
         Dependency::plain("http-body", "1"),
         Dependency::plain("http-body-util", "0.1"),
-        Dependency::local("microframework-runtime", "runtime"),
+        Dependency::runtime(&[]),
         Dependency::plain("pin-project-lite", "0.2"),
         Dependency::plain("prost", "0.14"),
         Dependency::plain("prost-types", "0.14"),
@@ -333,26 +333,8 @@ pub const STORE: Part = Part {
 
 #[cfg(test)]
 mod tests {
-    use serde::de::DeserializeOwned;
-
     use super::*;
-    use crate::model::settings::{build_sections, ProjectDefaults};
-
-    /// The declared defaults of `key`, as `config/default.toml` writes them, read back as
-    /// `T`.
-    fn declared<T: DeserializeOwned>(key: &str) -> T {
-        let sections = build_sections(SECTIONS, ProjectDefaults::default());
-        let section = sections
-            .iter()
-            .find(|section| section.key == key)
-            .expect("a declared section");
-        let text: String = section
-            .settings
-            .iter()
-            .map(|setting| format!("{} = {}\n", setting.key, setting.toml_default))
-            .collect();
-        toml::from_str(&text).unwrap_or_else(|err| panic!("[{key}]: {err}"))
-    }
+    use crate::model::settings::declared;
 
     #[test]
     fn sections_of_runtime_types_declare_the_runtime_defaults() {
@@ -369,9 +351,9 @@ mod tests {
             idempotent_methods: Some(Vec::new()),
             ..RetryPolicy::default()
         };
-        assert_eq!(declared::<RetryPolicy>("client.retry"), retry);
+        assert_eq!(declared::<RetryPolicy>(SECTIONS, "client.retry"), retry);
         assert_eq!(
-            declared::<BreakerPolicy>("client.circuit_breaker"),
+            declared::<BreakerPolicy>(SECTIONS, "client.circuit_breaker"),
             BreakerPolicy::default()
         );
     }

@@ -376,6 +376,24 @@ fn quoted(text: &str) -> String {
     format!("{text:?}")
 }
 
+/// The declared defaults of section `key` of `specs`, as `config/default.toml` writes them,
+/// read back as `T`: a test that the declarations of a section whose type is the runtime's
+/// match that type's `Default`.
+#[cfg(test)]
+pub fn declared<T: serde::de::DeserializeOwned>(specs: &[SectionSpec], key: &str) -> T {
+    let sections = build_sections(specs, ProjectDefaults::default());
+    let section = sections
+        .iter()
+        .find(|section| section.key == key)
+        .expect("a declared section");
+    let text: String = section
+        .settings
+        .iter()
+        .map(|setting| format!("{} = {}\n", setting.key, setting.toml_default))
+        .collect();
+    toml::from_str(&text).unwrap_or_else(|err| panic!("[{key}]: {err}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,20 +34,13 @@ impl Kind for MonitoringKind {
 
 /// What `prometheus` adds to the project.
 pub const PROMETHEUS: Part = Part {
-    modules: &["metrics"],
-    dependencies: &[
-        Dependency::with_features("hyper", "1", &["server", "http1"]),
-        Dependency::with_features("hyper-util", "0.1", &["tokio"]),
-        Dependency {
-            default_features: false,
-            ..Dependency::plain("prometheus", "0.14")
-        },
-    ],
+    modules: &[],
+    dependencies: &[Dependency::runtime(&["prometheus"])],
     dev_dependencies: &[],
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "metrics",
-        rust_type: "MetricsConfig",
+        rust_type: "microframework_runtime::metrics::MetricsConfig",
         doc: "The Prometheus endpoint.",
         settings: &[
             Setting {
@@ -88,3 +81,16 @@ pub const PROMETHEUS: Part = Part {
         ],
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::declared;
+
+    #[test]
+    fn the_declared_defaults_are_the_runtime_defaults() {
+        use microframework_runtime::metrics::MetricsConfig;
+        let declared: MetricsConfig = declared(PROMETHEUS.sections, "metrics");
+        assert_eq!(declared, MetricsConfig::default());
+    }
+}

@@ -130,6 +130,15 @@ impl Dependency {
             ..Self::plain(name, "")
         }
     }
+
+    /// The runtime crate with `features` on: each part asks for the features it uses, and
+    /// the project's dependency gets their union.
+    pub const fn runtime(features: &'static [&'static str]) -> Self {
+        Self {
+            features,
+            ..Self::local("microframework-runtime", "runtime")
+        }
+    }
 }
 
 /// A cargo feature of the generated crate.

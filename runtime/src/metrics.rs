@@ -1,9 +1,9 @@
-+++
-to = "src/metrics.rs"
-owner = "tool"
-+++
 //! Prometheus metrics with the names of go-grpc-prometheus, so existing dashboards work: the
-//! server's [`MetricsLayer`], the `/metrics` endpoint, and the client's breaker state.
+//! server's [`MetricsLayer`], the `/metrics` endpoint ([`start`]), and the client's breaker
+//! state ([`client_breaker_state`]). Cargo feature `prometheus`.
+//!
+//! A server keeps one series per route of its method table and one more for every path it
+//! does not serve, so no client can create series (and memory) at will.
 //!
 //! The server's counters are kept per worker thread ("shards") and summed when scraped: a busy
 //! server's workers then update separate cache lines instead of contending for one, which
@@ -33,13 +33,42 @@ use tokio::{net::TcpListener, sync::Semaphore, task::JoinHandle};
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-use microframework_runtime::{
+use serde::Deserialize;
+
+use crate::{
     client::BreakerState,
-    methods::MethodKind,
+    methods::{MethodKind, Methods},
     middleware::{code_name, CodeObserver, PendingCode},
 };
 
-use crate::{config::MetricsConfig, proto::METHODS};
+/// The Prometheus endpoint (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether Prometheus text is served at `http://HOST:PORT/metrics`.
+    pub enabled: bool,
+    /// Address `/metrics` listens on.
+    pub host: String,
+    /// Port `/metrics` listens on; 0 picks a free port.
+    pub port: u16,
+    /// A connection that has not sent a whole request head in this many milliseconds is
+    /// closed (slowloris).
+    pub header_timeout_ms: u64,
+    /// Most `/metrics` connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "0.0.0.0".to_owned(),
+            port: 9090,
+            header_timeout_ms: 5000,
+            max_connections: 16,
+        }
+    }
+}
 
 /// Upper bounds of the latency histogram, in seconds (Prometheus' defaults, as
 /// go-grpc-prometheus uses).
@@ -86,8 +115,9 @@ pub struct Metrics {
 
 #[derive(Debug)]
 struct Inner {
-    /// By shard, then by index in `proto::METHODS`; the last index counts every path
-    /// the server does not serve.
+    methods: Methods,
+    /// By shard, then by index in `methods`; the last index counts every path the server
+    /// does not serve.
     shards: Vec<Box<[Counters]>>,
 }
 
@@ -150,21 +180,29 @@ fn shard() -> usize {
 }
 
 impl Metrics {
-    /// Creates the server metrics.
-    pub fn new() -> anyhow::Result<Self> {
-        let series = METHODS.len() + 1;
+    /// The metrics of a server answering `methods`.
+    pub fn new(methods: Methods) -> Self {
+        let series = methods.len() + 1;
         let shards = (0..SHARDS)
             .map(|_| (0..series).map(|_| Counters::default()).collect())
             .collect();
-        Ok(Self {
-            inner: Arc::new(Inner { shards }),
-        })
+        Self {
+            inner: Arc::new(Inner { methods, shards }),
+        }
     }
 
     /// The series of a call to `path` (`/package.Service/Method`): its method's, or the one
     /// series of every path the server does not serve.
-    fn series(path: &str) -> usize {
-        METHODS.index(path).unwrap_or(METHODS.len())
+    fn series(&self, path: &str) -> usize {
+        let methods = &self.inner.methods;
+        methods.index(path).unwrap_or(methods.len())
+    }
+
+    /// A layer counting every call into these metrics.
+    pub fn layer(&self) -> MetricsLayer {
+        MetricsLayer {
+            metrics: Some(self.clone()),
+        }
     }
 
     /// Counts a call that started, in `series`.
@@ -182,7 +220,9 @@ impl Metrics {
     /// These metrics and the process-wide ones (such as the client's circuit breakers), in
     /// the Prometheus text format.
     pub fn render(&self) -> String {
-        let known = METHODS
+        let known = self
+            .inner
+            .methods
             .iter()
             .map(|method| (split_path(method.path), method.kind.as_str()));
         let labels = known.chain([(UNKNOWN, "unary")]);
@@ -281,7 +321,7 @@ fn split_path(path: &str) -> (&str, &str) {
         .unwrap_or(("unknown", path))
 }
 
-{% raw %}/// Writes the server's families in the Prometheus text format, labels in name order.
+/// Writes the server's families in the Prometheus text format, labels in name order.
 fn render_server(text: &mut String, series: &[([&str; 3], Totals)]) {
     let labels = |[kind, service, method]: &[&str; 3]| {
         format!(
@@ -368,7 +408,7 @@ fn render_server(text: &mut String, series: &[([&str; 3], Totals)]) {
     }
 }
 
-{% endraw %}fn family(text: &mut String, name: &str, kind: &str, help: &str) {
+fn family(text: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -383,7 +423,7 @@ fn escape(value: &str) -> String {
 impl MetricsConfig {
     /// The socket address built from `host` and `port`.
     pub fn socket_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
-        crate::config::socket_addr("metrics", &self.host, self.port)
+        crate::socket_addr("metrics", &self.host, self.port)
     }
 }
 
@@ -396,16 +436,18 @@ pub async fn bind_enabled(config: &MetricsConfig) -> anyhow::Result<Option<TcpLi
     }
 }
 
-/// Starts the metrics of a server: serving `/metrics` on `listener`, if any, until the
-/// returned task is dropped, with the layer that counts every call.
+/// Starts the metrics of a server answering `methods`: serving `/metrics` on `listener`, if
+/// any, until the returned task is dropped, with the layer that counts every call (which
+/// counts nothing without a listener).
 pub fn start(
     listener: Option<TcpListener>,
     config: &MetricsConfig,
+    methods: Methods,
 ) -> anyhow::Result<(MetricsLayer, EndpointTask)> {
     let Some(listener) = listener else {
         return Ok((MetricsLayer { metrics: None }, EndpointTask(None)));
     };
-    let metrics = Metrics::new().context("cannot register metrics")?;
+    let metrics = Metrics::new(methods);
     let address = listener.local_addr().context("metrics listener address")?;
     tracing::info!(%address, "serving Prometheus metrics at /metrics");
     let task = tokio::spawn(metrics.clone().serve(listener, config.clone()));
@@ -430,7 +472,7 @@ impl Drop for EndpointTask {
 }
 
 /// Counts every call the server answers (refused and panicked ones too, when it wraps
-/// [`microframework_runtime::middleware::CallGuard`]): started, handled with its code, and its latency.
+/// [`crate::middleware::CallGuard`]): started, handled with its code, and its latency.
 #[derive(Debug, Clone)]
 pub struct MetricsLayer {
     metrics: Option<Metrics>,
@@ -468,9 +510,11 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let record = self.metrics.as_ref().map(|metrics| {
-            let series = Metrics::series(request.uri().path());
+            let series = metrics.series(request.uri().path());
             metrics.started(series);
-            let unary = METHODS
+            let unary = metrics
+                .inner
+                .methods
                 .at(series)
                 .is_some_and(|method| method.kind == MethodKind::Unary);
             let handled = Handled {
@@ -555,5 +599,166 @@ pub fn client_breaker_state(target: &str, state: BreakerState) {
     });
     if let Some(gauge) = gauge {
         gauge.with_label_values(&[target]).set(state.as_metric());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::methods::Method;
+
+    const METHODS: Methods = Methods::new(&[
+        Method::unary("/shop.v1.Shop/Buy"),
+        Method::server_stream("/shop.v1.Shop/Watch"),
+    ]);
+
+    fn line<'a>(text: &'a str, start: &str) -> Option<&'a str> {
+        text.lines().find(|line| line.starts_with(start))
+    }
+
+    #[test]
+    fn calls_are_counted_per_method_with_their_code_and_latency() {
+        let metrics = Metrics::new(METHODS);
+        let buy = metrics.series("/shop.v1.Shop/Buy");
+        metrics.started(buy);
+        metrics.handled(buy, tonic::Code::NotFound, 0.02);
+        let text = metrics.render();
+        let labels = r#"grpc_method="Buy",grpc_service="shop.v1.Shop",grpc_type="unary""#;
+        assert_eq!(
+            line(&text, &format!("grpc_server_started_total{{{labels}}}")),
+            Some(format!("grpc_server_started_total{{{labels}}} 1").as_str())
+        );
+        let not_found = format!(r#"grpc_server_handled_total{{grpc_code="NotFound",{labels}}} 1"#);
+        assert!(text.contains(&not_found), "{text}");
+        let bucket = format!(r#"grpc_server_handling_seconds_bucket{{{labels},le="0.025"}} 1"#);
+        assert!(text.contains(&bucket), "{text}");
+        let under = format!(r#"grpc_server_handling_seconds_bucket{{{labels},le="0.01"}} 0"#);
+        assert!(text.contains(&under), "{text}");
+        let streaming =
+            r#"grpc_method="Watch",grpc_service="shop.v1.Shop",grpc_type="server_stream""#;
+        assert!(text.contains(&format!("grpc_server_started_total{{{streaming}}} 0")));
+    }
+
+    #[test]
+    fn every_unknown_path_counts_in_one_series() {
+        let metrics = Metrics::new(METHODS);
+        for n in 0..100 {
+            let series = metrics.series(&format!("/evil.Service/M{n}"));
+            assert_eq!(series, METHODS.len());
+            metrics.started(series);
+        }
+        let text = metrics.render();
+        let unknown = r#"grpc_method="unknown",grpc_service="unknown",grpc_type="unary""#;
+        assert!(text.contains(&format!("grpc_server_started_total{{{unknown}}} 100")));
+        let series = text
+            .lines()
+            .filter(|line| line.starts_with("grpc_server_started_total{"))
+            .count();
+        assert_eq!(series, 3, "two methods and the unknown paths");
+    }
+
+    #[test]
+    fn counts_from_every_thread_are_summed() {
+        let metrics = Metrics::new(METHODS);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        metrics.started(0);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        let text = metrics.render();
+        let labels = r#"grpc_method="Buy",grpc_service="shop.v1.Shop",grpc_type="unary""#;
+        let started = format!("grpc_server_started_total{{{labels}}} 1000");
+        assert!(text.contains(&started), "{text}");
+        let in_flight = format!("grpc_server_in_flight_requests{{{labels}}} 1000");
+        assert!(text.contains(&in_flight), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
+        assert_eq!(split_path("/pkg.S/M"), ("pkg.S", "M"));
+        assert_eq!(split_path("nonsense"), ("unknown", "nonsense"));
+    }
+
+    #[test]
+    fn breaker_states_are_exported_per_target() {
+        client_breaker_state("unit-test-target", BreakerState::Open);
+        let text = Metrics::new(Methods::empty()).render();
+        assert!(
+            text.contains(r#"grpc_client_circuit_breaker_state{target="unit-test-target"} 1"#),
+            "{text}"
+        );
+    }
+
+    async fn get(address: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_serves_metrics_and_only_metrics() {
+        let config = MetricsConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            ..MetricsConfig::default()
+        };
+        let listener = bind(&config).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (_layer, _task) = start(Some(listener), &config, METHODS).expect("start");
+        let metrics = get(address, "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(metrics.contains("grpc_server_started_total"), "{metrics}");
+        let other = get(address, "/other").await;
+        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_finishes_its_head_is_closed() {
+        let config = MetricsConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            header_timeout_ms: 100,
+            ..MetricsConfig::default()
+        };
+        let listener = bind(&config).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (_layer, _task) = start(Some(listener), &config, METHODS).expect("start");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest));
+        assert!(read.await.is_ok(), "the server closed the connection");
+    }
+
+    #[test]
+    fn without_a_listener_nothing_is_counted_or_served() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let _guard = runtime.enter();
+        let (layer, task) = start(None, &MetricsConfig::default(), METHODS).expect("start");
+        assert!(layer.metrics.is_none());
+        assert!(task.0.is_none());
     }
 }
