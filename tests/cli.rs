@@ -820,13 +820,12 @@ fn features_are_recorded_and_switched_with_gen_adding_dependencies_and_removing_
     let project = new_project(work.path(), "user-service");
     let manifest = project.join("Cargo.toml");
     let mut cargo_toml = fs::read_to_string(&manifest).unwrap();
-    assert!(cargo_toml.contains("jsonwebtoken"), "jwt is the default");
     assert!(!cargo_toml.contains("tls-ring"), "TLS is off by default");
     assert!(
         cargo_toml.contains(
-            r#"microframework-runtime = { path = "runtime", features = ["prometheus"] }"#
+            r#"microframework-runtime = { path = "runtime", features = ["jwt", "prometheus"] }"#
         ),
-        "metrics are on by default: {cargo_toml}"
+        "auth and metrics are on by default: {cargo_toml}"
     );
     cargo_toml.push_str("\n# my own note\n");
     fs::write(&manifest, &cargo_toml).unwrap();
@@ -931,7 +930,10 @@ fn check_reports_a_manifest_that_lacks_what_the_features_need() {
     let manifest = project.join("Cargo.toml");
     let cargo_toml = fs::read_to_string(&manifest).unwrap();
     // The runtime's `prometheus` feature is what metrics need.
-    let trimmed = cargo_toml.replace(r#", features = ["prometheus"]"#, "");
+    let trimmed = cargo_toml.replace(
+        r#"features = ["jwt", "prometheus"]"#,
+        r#"features = ["jwt"]"#,
+    );
     assert_ne!(trimmed, cargo_toml);
     fs::write(&manifest, trimmed).unwrap();
     microframework()

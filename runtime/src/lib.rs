@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "jwt")]
+pub mod auth;
 pub mod client;
 pub mod discovery;
 pub mod methods;
@@ -35,6 +37,20 @@ pub fn random_fraction() -> f64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Whether `environment` (`APP_ENV`) is `development` or `test`, the only environments where
+/// development settings (such as the shipped JWT secret) are accepted. Any other name
+/// (`production`, `staging`, a typo) is treated as production.
+///
+/// ```
+/// use microframework_runtime::is_development;
+///
+/// assert!(is_development("test"));
+/// assert!(!is_development("Development"));
+/// ```
+pub fn is_development(environment: &str) -> bool {
+    matches!(environment, "development" | "test")
 }
 
 /// `host:port` as a socket address (`[host]:port` for IPv6); `section` names the setting in

@@ -600,7 +600,8 @@ fn dependency_lines<'a>(dependencies: impl Iterator<Item = &'a Dependency>) -> V
     }
     merged
         .into_values()
-        .map(|(dependency, features)| {
+        .map(|(dependency, mut features)| {
+            features.sort_unstable();
             let mut fields = match dependency.path {
                 Some(path) => vec![format!("path = {path:?}")],
                 None => vec![format!("version = {:?}", dependency.version)],

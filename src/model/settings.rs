@@ -386,10 +386,11 @@ pub fn declared<T: serde::de::DeserializeOwned>(specs: &[SectionSpec], key: &str
         .iter()
         .find(|section| section.key == key)
         .expect("a declared section");
-    let text: String = section
-        .settings
-        .iter()
+    let keys = section.settings.iter().filter(|setting| !setting.is_table);
+    let tables = section.settings.iter().filter(|setting| setting.is_table);
+    let text: String = keys
         .map(|setting| format!("{} = {}\n", setting.key, setting.toml_default))
+        .chain(tables.map(|table| format!("[{}]\n{}\n", table.key, table.examples.join("\n"))))
         .collect();
     toml::from_str(&text).unwrap_or_else(|err| panic!("[{key}]: {err}"))
 }

@@ -35,15 +35,12 @@ impl Kind for AuthKind {
 /// What `jwt` adds to the project.
 pub const JWT: Part = Part {
     modules: &["auth"],
-    dependencies: &[
-        Dependency::with_features("jsonwebtoken", "11", &["rust_crypto"]),
-        Dependency::plain("serde_json", "1"),
-    ],
+    dependencies: &[Dependency::runtime(&["jwt"])],
     dev_dependencies: &[],
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "auth",
-        rust_type: "AuthConfig",
+        rust_type: "microframework_runtime::auth::AuthConfig",
         doc: "JWT authentication of incoming calls.",
         settings: &[
             Setting {
@@ -137,10 +134,29 @@ pub const JWT: Part = Part {
             Setting {
                 key: "methods",
                 env: None,
-                rust_type: "std::collections::BTreeMap<String, Vec<String>>",
+                rust_type: "Option<std::collections::BTreeMap<String, Vec<String>>>",
                 default: Value::RoleTable,
-                doc: "Roles or scopes (one needed) per method (`/package.Service/Method`) or service (`/package.Service/`)",
+                doc: "Roles or scopes (one needed) per method (`/package.Service/Method`) or service (`/package.Service/`); left out: the `<resource>:write` role for write methods",
             },
         ],
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::declared;
+
+    #[test]
+    fn the_declared_defaults_are_the_runtime_defaults() {
+        use microframework_runtime::auth::AuthConfig;
+        let declared: AuthConfig = declared(JWT.sections, "auth");
+        // The role table is the project's (none here); the runtime takes the generated
+        // default roles when the setting is left out.
+        let expected = AuthConfig {
+            methods: Some(Default::default()),
+            ..AuthConfig::default()
+        };
+        assert_eq!(declared, expected);
+    }
+}
