@@ -14,6 +14,7 @@ pub mod methods;
 #[cfg(feature = "prometheus")]
 pub mod metrics;
 pub mod middleware;
+pub mod telemetry;
 
 use std::{
     collections::hash_map::RandomState,

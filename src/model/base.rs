@@ -163,7 +163,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "log",
-        rust_type: "LogConfig",
+        rust_type: "microframework_runtime::telemetry::LogConfig",
         doc: "Logging settings.",
         settings: &[
             Setting {
@@ -344,7 +344,12 @@ mod tests {
             .filter(|section| section.rust_type.contains("::"))
             .map(|section| section.key)
             .collect();
-        assert_eq!(runtime_typed, ["client.retry", "client.circuit_breaker"]);
+        assert_eq!(
+            runtime_typed,
+            ["log", "client.retry", "client.circuit_breaker"]
+        );
+        use microframework_runtime::telemetry::LogConfig;
+        assert_eq!(declared::<LogConfig>(SECTIONS, "log"), LogConfig::default());
         // The idempotent methods are the project's read methods (none here); the runtime
         // takes them from the method table when the setting is left out.
         let retry = RetryPolicy {
