@@ -14,6 +14,7 @@ pub mod methods;
 #[cfg(feature = "prometheus")]
 pub mod metrics;
 pub mod middleware;
+pub mod store;
 pub mod telemetry;
 
 use std::{

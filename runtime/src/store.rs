@@ -1,0 +1,275 @@
+//! The building blocks of a service's stores: list queries and pages (positions as page
+//! tokens), id and echo limits, and [`StoreError`] with its gRPC status codes.
+
+/// Page size used when a list request asks for 0.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Largest page a list returns; bigger requests are reduced to it.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// Longest id accepted; a longer one is refused before any lookup (ids made here are 36).
+pub const MAX_ID_CHARS: usize = 128;
+/// Most characters of a client's value repeated in an error message.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// Which records a listing returns: those matching `filter` from position `start` on, in
+/// creation order. Positions only grow, so a page token (a position) stays valid while
+/// records are added or removed: no record is skipped or repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanQuery<'a> {
+    /// Case-insensitive substring to match; empty matches everything.
+    pub filter: &'a str,
+    /// The position to start at: 0, or the `next` of a previous batch.
+    pub start: u64,
+    /// Most records to return.
+    pub limit: usize,
+}
+
+impl<'a> ScanQuery<'a> {
+    /// The query of a list request: a `page_size` of 0 means [`DEFAULT_PAGE_SIZE`], more than
+    /// [`MAX_PAGE_SIZE`] means that; `page_token` is what a previous page handed out.
+    pub fn from_request(
+        filter: &'a str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Self, tonic::Status> {
+        let limit = page_limit(page_size)?;
+        let start = if page_token.is_empty() {
+            0
+        } else {
+            page_token.parse().map_err(|_| {
+                tonic::Status::invalid_argument("page_token: not a token from a previous page")
+            })?
+        };
+        Ok(Self {
+            filter,
+            start,
+            limit,
+        })
+    }
+}
+
+/// Which records a listing returns, by offset: what stores written before [`ScanQuery`]
+/// take (kept so they build unchanged). An offset re-reads the records before it on every
+/// page, and shifts when records are added; prefer [`ScanQuery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery<'a> {
+    /// Case-insensitive substring to match; empty matches everything.
+    pub filter: &'a str,
+    /// Matching records to skip.
+    pub offset: usize,
+    /// Most records to return.
+    pub limit: usize,
+}
+
+impl<'a> ListQuery<'a> {
+    /// The query of a list request: a `page_size` of 0 means [`DEFAULT_PAGE_SIZE`], more than
+    /// [`MAX_PAGE_SIZE`] means that; `page_token` is what a previous page handed out.
+    pub fn from_request(
+        filter: &'a str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Self, tonic::Status> {
+        let limit = page_limit(page_size)?;
+        let offset = if page_token.is_empty() {
+            0
+        } else {
+            page_token.parse().map_err(|_| {
+                tonic::Status::invalid_argument("page_token: not a token from a previous page")
+            })?
+        };
+        Ok(Self {
+            filter,
+            offset,
+            limit,
+        })
+    }
+}
+
+/// One page of a listing by [`ListQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The records on this page, oldest first.
+    pub records: Vec<T>,
+    /// How many records match the filter in all.
+    pub total: usize,
+}
+
+impl<T> Page<T> {
+    /// The token of the page after this one for `query`; empty when this is the last page.
+    pub fn next_page_token(&self, query: &ListQuery<'_>) -> String {
+        let next = query.offset + self.records.len();
+        if next < self.total {
+            next.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// `total` as the `total_size` of a list response.
+    pub fn total_size(&self) -> i32 {
+        total_size(self.total)
+    }
+}
+
+/// The page size of a list request: 0 means [`DEFAULT_PAGE_SIZE`], more than
+/// [`MAX_PAGE_SIZE`] means that.
+fn page_limit(page_size: i32) -> Result<usize, tonic::Status> {
+    match usize::try_from(page_size) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(size) => Ok(size.min(MAX_PAGE_SIZE)),
+        Err(_) => Err(tonic::Status::invalid_argument(
+            "page_size: must not be negative",
+        )),
+    }
+}
+
+/// Records in creation order, and where the next batch starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<T> {
+    /// The records, oldest first.
+    pub records: Vec<T>,
+    /// The position after the last record, when more records may match; `None` at the end.
+    pub next: Option<u64>,
+}
+
+impl<T> Batch<T> {
+    /// The page token of the page after this one; empty when this is the last page.
+    pub fn next_page_token(&self) -> String {
+        self.next.map(|next| next.to_string()).unwrap_or_default()
+    }
+}
+
+/// A count of records as the `total_size` of a list response.
+pub fn total_size(count: usize) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// `id` without surrounding spaces, or INVALID_ARGUMENT when it is empty or longer than
+/// [`MAX_ID_CHARS`].
+pub fn required_id(id: &str) -> Result<&str, tonic::Status> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(tonic::Status::invalid_argument("id: must not be empty"));
+    }
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(tonic::Status::invalid_argument(format!(
+            "id: must be at most {MAX_ID_CHARS} characters"
+        )));
+    }
+    Ok(id)
+}
+
+/// A client's value as an error message may repeat it: at most [`MAX_ECHO_CHARS`]
+/// characters, so a huge value does not come back in the answer (and the logs).
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
+/// Why a store operation failed; handlers turn it into a gRPC status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// No record has this id.
+    NotFound {
+        /// The id that was looked up.
+        id: String,
+    },
+    /// A unique field already holds this value.
+    AlreadyExists {
+        /// The unique field.
+        field: &'static str,
+        /// The value that is taken.
+        value: String,
+    },
+    /// The store holds as many records as it may (`store.max_records`).
+    Full {
+        /// The most records it may hold.
+        max_records: usize,
+    },
+    /// The backing storage cannot be reached now; the call may be retried.
+    Unavailable(String),
+    /// The backing storage refused the operation for a reason the caller cannot fix (a
+    /// schema out of date, say); the details are logged, not returned.
+    Internal(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound { id } => write!(f, "no record with id `{}`", echo(id)),
+            Self::AlreadyExists { field, value } => {
+                write!(f, "{field} `{}` is already taken", echo(value))
+            }
+            Self::Full { max_records } => write!(
+                f,
+                "the store is full ({max_records} records, store.max_records): delete some first"
+            ),
+            Self::Unavailable(reason) => write!(f, "storage unavailable: {reason}"),
+            Self::Internal(reason) => write!(f, "storage error: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<StoreError> for tonic::Status {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::NotFound { .. } => Self::not_found(err.to_string()),
+            StoreError::AlreadyExists { .. } => Self::already_exists(err.to_string()),
+            StoreError::Full { .. } => Self::resource_exhausted(err.to_string()),
+            StoreError::Unavailable(_) => Self::unavailable(err.to_string()),
+            StoreError::Internal(_) => {
+                tracing::error!(%err, "storage failed");
+                Self::internal("storage error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_values_are_cut_short() {
+        let huge = "x".repeat(4 << 20);
+        let message = StoreError::NotFound { id: huge }.to_string();
+        assert!(message.len() < MAX_ECHO_CHARS + 40, "{}", message.len());
+        assert_eq!(echo("short"), "short");
+        assert_eq!(echo(&"é".repeat(100)).chars().count(), MAX_ECHO_CHARS + 3);
+    }
+
+    #[test]
+    fn page_sizes_default_and_are_capped_and_tokens_are_positions() {
+        let query = ScanQuery::from_request("", 0, "").expect("valid");
+        assert_eq!((query.start, query.limit), (0, DEFAULT_PAGE_SIZE));
+        let query = ScanQuery::from_request("x", 1_000_000, "42").expect("valid");
+        assert_eq!((query.start, query.limit), (42, MAX_PAGE_SIZE));
+        assert!(ScanQuery::from_request("", -1, "").is_err());
+        let status = ScanQuery::from_request("", 10, "not-a-token").expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn store_errors_map_to_their_codes_without_internal_details() {
+        let internal: tonic::Status = StoreError::Internal("secret detail".into()).into();
+        assert_eq!(internal.code(), tonic::Code::Internal);
+        assert!(!internal.message().contains("secret"));
+        let gone: tonic::Status = StoreError::NotFound { id: "7".into() }.into();
+        assert_eq!(gone.code(), tonic::Code::NotFound);
+        let down: tonic::Status = StoreError::Unavailable("db".into()).into();
+        assert_eq!(down.code(), tonic::Code::Unavailable);
+    }
+
+    #[test]
+    fn ids_are_required_and_bounded() {
+        assert_eq!(required_id(" abc ").expect("an id"), "abc");
+        assert!(required_id("  ").is_err());
+        let long = "x".repeat(MAX_ID_CHARS + 1);
+        let status = required_id(&long).expect_err("too long");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().len() < 100, "{}", status.message());
+    }
+}
