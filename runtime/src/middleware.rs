@@ -283,7 +283,9 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
+/// The gRPC status code in `headers` (a response's, for a trailers-only answer, or its
+/// trailers).
+pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
     let value = headers.get("grpc-status")?.to_str().ok()?;
     value.parse::<i32>().ok().map(Code::from)
 }

@@ -110,7 +110,6 @@ pub struct CargoFeatureLine {
     pub enables: Vec<String>,
 }
 
-/// Routes of the infrastructure services, with their kinds.
 /// A row of the method table `src/proto.rs` hands the runtime.
 #[derive(Debug, Clone, Serialize)]
 pub struct MethodEntry {
@@ -123,6 +122,7 @@ pub struct MethodEntry {
     pub idempotent: bool,
 }
 
+/// Routes of the infrastructure services, with their kinds.
 const INFRASTRUCTURE_METHODS: &[(&str, &str)] = &[
     ("/grpc.health.v1.Health/Check", "unary"),
     ("/grpc.health.v1.Health/Watch", "server_stream"),

@@ -179,16 +179,17 @@ pub fn build_sections(specs: &[SectionSpec], project: ProjectDefaults<'_>) -> Ve
                 )
                 .collect();
             let body = body.join(", ");
+            let runtime_type = spec
+                .rust_type
+                .contains("::")
+                .then(|| spec.rust_type.to_owned());
             ConfigSection {
                 derives_default: settings.iter().all(|s| s.is_type_default),
                 key: spec.key.to_owned(),
                 field: last_segment(spec.key).to_owned(),
                 rust_type: type_name(spec.rust_type).to_owned(),
-                runtime_type: spec
-                    .rust_type
-                    .contains("::")
-                    .then(|| spec.rust_type.to_owned()),
-                is_runtime: spec.rust_type.contains("::"),
+                is_runtime: runtime_type.is_some(),
+                runtime_type,
                 doc: spec.doc.to_owned(),
                 default_on_one_line: body.len() <= STRUCT_LITERAL_WIDTH && !body.contains('\n'),
                 settings,

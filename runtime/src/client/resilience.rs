@@ -11,13 +11,13 @@ use std::{
 
 use http::HeaderValue;
 use http_body_util::BodyExt;
+use serde::Deserialize;
 use tonic::{body::Body, Code, Status};
 use tower::{Service, ServiceExt};
 
-use serde::Deserialize;
-
 use crate::{
     methods::{Method, Methods},
+    middleware::grpc_status,
     random_fraction, BoxError,
 };
 
@@ -294,7 +294,7 @@ where
             let outcome = call.await.map_err(Into::into);
             let failed = match &outcome {
                 Ok(response) => matches!(
-                    status_code(response),
+                    grpc_status(response.headers()),
                     Some(Code::Unavailable | Code::DeadlineExceeded)
                 ),
                 Err(_) => true,
@@ -422,7 +422,7 @@ where
                 }
                 let outcome = inner.call(request).await.map_err(Into::into);
                 let (failed, retryable) = match &outcome {
-                    Ok(response) => match status_code(response) {
+                    Ok(response) => match grpc_status(response.headers()) {
                         Some(Code::Unavailable | Code::DeadlineExceeded) => (true, idempotent),
                         _ => (false, false),
                     },
@@ -507,12 +507,6 @@ fn never_sent(err: &(dyn std::error::Error + 'static)) -> bool {
         current = err.source();
     }
     false
-}
-
-/// The gRPC status of a response that ended in its headers (a "trailers-only" response).
-fn status_code(response: &HttpResponse) -> Option<Code> {
-    let value = response.headers().get("grpc-status")?.to_str().ok()?;
-    value.parse::<i32>().ok().map(Code::from)
 }
 
 fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
