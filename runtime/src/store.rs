@@ -1,5 +1,8 @@
 //! The building blocks of a service's stores: list queries and pages (positions as page
-//! tokens), id and echo limits, and [`StoreError`] with its gRPC status codes.
+//! tokens), id and echo limits, [`StoreError`] with its gRPC status codes, and the
+//! in-memory table of spec resources ([`memory`]).
+
+pub mod memory;
 
 /// Page size used when a list request asks for 0.
 pub const DEFAULT_PAGE_SIZE: usize = 50;

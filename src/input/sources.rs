@@ -177,6 +177,10 @@ const INTO_RUNTIME: &[(&str, &str)] = &[
         "microframework_runtime::discovery",
     ),
     (
+        "base/src/store/memory.rs.tera",
+        "microframework_runtime::store::memory",
+    ),
+    (
         "base/src/middleware.rs.tera",
         "microframework_runtime::middleware",
     ),

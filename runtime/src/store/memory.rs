@@ -1,8 +1,3 @@
-+++
-to = "src/store/memory.rs"
-owner = "tool"
-when = "project.has_spec_resources"
-+++
 //! An in-memory table of records with string ids, kept in creation order. Handlers made from
 //! a service spec keep their resources in these; the data is lost on restart.
 
@@ -174,5 +169,99 @@ impl<T: Record> MemoryTable<T> {
             .values()
             .filter(|record| record.matches(&filter))
             .count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Note {
+        id: String,
+        text: String,
+    }
+
+    impl Record for Note {
+        fn id(&self) -> &str {
+            &self.id
+        }
+
+        fn matches(&self, filter: &str) -> bool {
+            self.text.to_lowercase().contains(filter)
+        }
+    }
+
+    fn note(id: &str, text: &str) -> Note {
+        Note {
+            id: id.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_kept_updated_and_deleted_by_id() {
+        let table = MemoryTable::default();
+        table.insert(note("a", "first")).await.expect("inserted");
+        assert!(matches!(
+            table.insert(note("a", "again")).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        let changed = table
+            .update("a", |n| n.text = "changed".to_owned())
+            .await
+            .expect("updated");
+        assert_eq!(changed.text, "changed");
+        assert_eq!(table.get("a").await.expect("found"), changed);
+        table.delete("a").await.expect("deleted");
+        assert!(matches!(
+            table.get("a").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            table.delete("a").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_table_refuses_more_records() {
+        let table = MemoryTable::with_max_records(2);
+        table.insert(note("a", "")).await.expect("room");
+        table.insert(note("b", "")).await.expect("room");
+        assert!(matches!(
+            table.insert(note("c", "")).await,
+            Err(StoreError::Full { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn scans_page_by_position_and_skip_nothing_when_records_come_and_go() {
+        let table = MemoryTable::default();
+        for (id, text) in [
+            ("a", "Apple"),
+            ("b", "berry"),
+            ("c", "apricot"),
+            ("d", "APE"),
+        ] {
+            table.insert(note(id, text)).await.expect("inserted");
+        }
+        let first = table
+            .scan(ScanQuery::from_request("ap", 2, "").expect("query"))
+            .await
+            .expect("scanned");
+        let ids: Vec<&str> = first.records.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let token = first.next_page_token();
+        assert!(!token.is_empty(), "more to come");
+        table.delete("a").await.expect("deleted");
+        table.insert(note("e", "grape")).await.expect("inserted");
+        let second = table
+            .scan(ScanQuery::from_request("ap", 2, &token).expect("query"))
+            .await
+            .expect("scanned");
+        let ids: Vec<&str> = second.records.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["d", "e"]);
+        assert_eq!(table.count("ap").await.expect("counted"), 3);
     }
 }
