@@ -9,11 +9,13 @@
 #[cfg(feature = "jwt")]
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod discovery;
 pub mod methods;
 #[cfg(feature = "prometheus")]
 pub mod metrics;
 pub mod middleware;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 

@@ -67,7 +67,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "grpc",
-        rust_type: "GrpcConfig",
+        rust_type: "microframework_runtime::server::GrpcConfig",
         doc: "gRPC server settings.",
         settings: &[
             Setting {
@@ -151,7 +151,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "reflection",
-        rust_type: "ReflectionConfig",
+        rust_type: "microframework_runtime::server::ReflectionConfig",
         doc: "gRPC server reflection (what grpcurl and Postman use to list and call methods).",
         settings: &[Setting {
             key: "enabled",
@@ -346,7 +346,22 @@ mod tests {
             .collect();
         assert_eq!(
             runtime_typed,
-            ["log", "client.retry", "client.circuit_breaker"]
+            [
+                "grpc",
+                "reflection",
+                "log",
+                "client.retry",
+                "client.circuit_breaker"
+            ]
+        );
+        use microframework_runtime::server::{GrpcConfig, ReflectionConfig};
+        assert_eq!(
+            declared::<GrpcConfig>(SECTIONS, "grpc"),
+            GrpcConfig::default()
+        );
+        assert_eq!(
+            declared::<ReflectionConfig>(SECTIONS, "reflection"),
+            ReflectionConfig::default()
         );
         use microframework_runtime::telemetry::LogConfig;
         assert_eq!(declared::<LogConfig>(SECTIONS, "log"), LogConfig::default());

@@ -8,3 +8,13 @@ pub use bearer::BearerToken;
 pub use resilience::{
     Breaker, BreakerPolicy, BreakerState, CircuitBreaker, Retry, RetryPolicy, StateObserver,
 };
+
+use tower::util::BoxCloneSyncService;
+
+/// A client's middleware stack over its channel, boxed: what every typed client calls
+/// through (and what clients of other services, health or reflection, can be built on).
+pub type Transport = BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    crate::BoxError,
+>;

@@ -2,13 +2,16 @@
 //! and the client-side balancer that spreads calls over the answer ([`Balancer`]).
 //!
 //! A project implements [`Registry`] for the backend it chose (static addresses, DNS, Redis,
-//! etcd) and builds it from its own configuration.
+//! etcd) and builds it from its own configuration; a server keeps itself registered with a
+//! [`Registration`].
 
 mod balance;
+mod registration;
 
 use std::{future::Future, time::Duration};
 
 pub use balance::{Balancer, EndpointStats, Policy};
+pub use registration::{advertise_address, lease_timing, Registration};
 
 /// One instance of a service, as registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
