@@ -2,9 +2,11 @@
 //! breaker, and retries with backoff and throttling.
 
 mod bearer;
+mod connection;
 mod resilience;
 
 pub use bearer::BearerToken;
+pub use connection::{discover, Calls, Connection, Dial, Stack};
 pub use resilience::{
     Breaker, BreakerPolicy, BreakerState, CircuitBreaker, Retry, RetryPolicy, StateObserver,
 };
