@@ -88,6 +88,33 @@ where
     Ok(())
 }
 
+/// Applies environment overrides, one line per variable: `"NAME" => field`, each through
+/// [`override_from`] and the lookup `var`; the first bad value returns its error from the
+/// enclosing function.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// #[derive(Default)]
+/// struct Grpc { host: String, port: u16 }
+///
+/// let mut grpc = Grpc::default();
+/// let var = |name: &str| (name == "GRPC_PORT").then(|| "7000".to_owned());
+/// microframework_runtime::env_overrides! { var;
+///     "GRPC_HOST" => grpc.host,
+///     "GRPC_PORT" => grpc.port,
+/// }
+/// assert_eq!((grpc.host.as_str(), grpc.port), ("", 7000));
+/// # Ok(())
+/// # }
+/// ```
+#[macro_export]
+macro_rules! env_overrides {
+    ($var:expr; $($name:literal => $slot:expr),+ $(,)?) => {{
+        let var = &$var;
+        $( $crate::config::override_from(var, $name, &mut $slot)?; )+
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

@@ -121,8 +121,6 @@ pub struct ConfigSetting {
     pub is_table: bool,
     /// Commented example entries shown under a table's header.
     pub examples: Vec<String>,
-    /// Whether `override_from(&var, "ENV", &mut self.path)?;` fits on one line.
-    pub override_on_one_line: bool,
     /// Whether the default is its type's own (`String::new()`, `0`, `false`, ...).
     #[serde(skip)]
     pub is_type_default: bool,
@@ -300,13 +298,6 @@ fn build_setting(section: &str, setting: &Setting, project: ProjectDefaults<'_>)
     } else {
         Vec::new()
     };
-    // rustfmt keeps a call on one line when it fits and its arguments are at most
-    // `fn_call_width` (60) wide.
-    let override_on_one_line = setting.env.is_some_and(|env| {
-        let arguments = format!("&var, \"{env}\", &mut self.{path}");
-        arguments.len() <= ARRAY_WIDTH
-            && "        override_from(".len() + arguments.len() + ")?;".len() <= MAX_WIDTH
-    });
     let is_type_default = (is_table && role_rules.is_empty())
         || matches!(
             setting.default,
@@ -323,7 +314,6 @@ fn build_setting(section: &str, setting: &Setting, project: ProjectDefaults<'_>)
         readme_default,
         is_table,
         examples,
-        override_on_one_line,
         is_type_default,
         path,
     }
@@ -441,8 +431,6 @@ mod tests {
         assert_eq!(sections[0].children[0].field, "client");
         assert_eq!(sections[1].children[0].rust_type, "RetryPolicy");
         assert_eq!(sections[2].settings[0].path, "client.retry.max_attempts");
-        // Its arguments are 63 wide, over rustfmt's `fn_call_width` of 60.
-        assert!(!sections[2].settings[0].override_on_one_line);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 mod balance;
 mod registration;
+mod static_list;
 
 use std::{future::Future, time::Duration};
 
 pub use balance::{Balancer, EndpointStats, Policy};
 pub use registration::{advertise_address, lease_timing, Registration};
+pub use static_list::StaticList;
 
 /// One instance of a service, as registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
