@@ -199,19 +199,11 @@ pub const LIVENESS: &str = "liveness";
 
 /// The overall health status (`""` and every application service): SERVING while the server
 /// serves and every dependency it needs (the database, say) is up; NOT_SERVING otherwise.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Readiness {
     health: HealthReporter,
     services: &'static [&'static str],
     state: Arc<Mutex<ReadyState>>,
-}
-
-impl std::fmt::Debug for Readiness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Readiness")
-            .field("services", &self.services)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Default)]

@@ -101,10 +101,8 @@ impl Connection {
             + 'static,
         L::Future: Send + 'static,
     {
-        Self {
-            transport: BoxCloneSyncService::new(layer(self.transport.clone())),
-            ..self
-        }
+        let transport = BoxCloneSyncService::new(layer(self.transport));
+        Self { transport, ..self }
     }
 
     /// What the balancer knows of each instance (calls sent, in flight, latency); empty
