@@ -4,6 +4,10 @@
 
 pub mod memory;
 
+use std::future::Future;
+
+use tokio::sync::mpsc::Sender;
+
 /// Page size used when a list request asks for 0.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page a list returns; bigger requests are reduced to it.
@@ -141,6 +145,93 @@ impl<T> Batch<T> {
     }
 }
 
+/// The most records an in-memory store holds unless told otherwise.
+pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+
+/// Settings of the in-memory stores (`[store]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Most records each resource keeps; creating more answers RESOURCE_EXHAUSTED.
+    pub max_records: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let max_records = DEFAULT_MAX_RECORDS;
+        Self { max_records }
+    }
+}
+
+/// Records a [`stream`] reads at a time.
+pub const STREAM_BATCH: usize = 100;
+
+/// Sends every record matching `filter` to `sink`, scanning batch after batch of
+/// [`STREAM_BATCH`] records, until the last batch or until `sink` is closed (the client went
+/// away); an error is sent and ends the stream.
+///
+/// `scan` is called with queries starting at `0`, then at each batch's `next`: this is how a
+/// store's `stream` reads, holding one batch in memory at a time.
+///
+/// ```
+/// use microframework_runtime::store::memory::{MemoryTable, Record};
+/// use microframework_runtime::store::{stream, StoreError};
+///
+/// #[derive(Clone)]
+/// struct Note(String);
+///
+/// impl Record for Note {
+///     fn id(&self) -> &str {
+///         &self.0
+///     }
+///     fn matches(&self, filter: &str) -> bool {
+///         self.0.contains(filter)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), StoreError> {
+/// let table = MemoryTable::default();
+/// table.insert(Note("a".into())).await?;
+/// let (sink, mut records) = tokio::sync::mpsc::channel(8);
+/// stream("", sink, |query| table.scan(query)).await;
+/// assert_eq!(records.recv().await.expect("a record")?.0, "a");
+/// assert!(records.recv().await.is_none(), "the stream ended");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn stream<'a, T, F, Fut>(
+    filter: &'a str,
+    sink: Sender<Result<T, StoreError>>,
+    mut scan: F,
+) where
+    F: FnMut(ScanQuery<'a>) -> Fut,
+    Fut: Future<Output = Result<Batch<T>, StoreError>>,
+{
+    let mut start = Some(0);
+    while let Some(start_at) = start {
+        let query = ScanQuery {
+            filter,
+            start: start_at,
+            limit: STREAM_BATCH,
+        };
+        let batch = match scan(query).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                // The client may already be gone; there is no one else to tell.
+                let _ = sink.send(Err(err)).await;
+                return;
+            }
+        };
+        for record in batch.records {
+            if sink.send(Ok(record)).await.is_err() {
+                return;
+            }
+        }
+        start = batch.next;
+    }
+}
+
 /// A count of records as the `total_size` of a list response.
 pub fn total_size(count: usize) -> i32 {
     i32::try_from(count).unwrap_or(i32::MAX)
@@ -234,6 +325,50 @@ impl From<StoreError> for tonic::Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Batches of two numbers from the query's start, ending after 5, failing at `fail_at`.
+    async fn numbers(query: ScanQuery<'_>, fail_at: Option<u64>) -> Result<Batch<u64>, StoreError> {
+        let start = query.start;
+        assert_eq!(query.limit, STREAM_BATCH);
+        if fail_at == Some(start) {
+            return Err(StoreError::Unavailable("gone".to_owned()));
+        }
+        let records: Vec<u64> = (start..6).take(2).collect();
+        let next = Some(start + 2).filter(|next| *next < 6);
+        Ok(Batch { records, next })
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_batch_after_batch_and_ends_on_an_error() {
+        let (sink, mut received) = tokio::sync::mpsc::channel(16);
+        stream("", sink, |query| numbers(query, None)).await;
+        let mut all = Vec::new();
+        while let Some(number) = received.recv().await {
+            all.push(number.expect("a number"));
+        }
+        assert_eq!(all, [0, 1, 2, 3, 4, 5]);
+
+        let (sink, mut received) = tokio::sync::mpsc::channel(16);
+        stream("", sink, |query| numbers(query, Some(2))).await;
+        assert_eq!(received.recv().await, Some(Ok(0)));
+        assert_eq!(received.recv().await, Some(Ok(1)));
+        let failed = received.recv().await.expect("the error");
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))));
+        assert_eq!(received.recv().await, None, "nothing after the error");
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_reading_when_the_client_is_gone() {
+        let (sink, received) = tokio::sync::mpsc::channel(1);
+        drop(received);
+        let mut scans = 0;
+        stream("", sink, |query| {
+            scans += 1;
+            numbers(query, None)
+        })
+        .await;
+        assert_eq!(scans, 1, "no batch read after the sink closed");
+    }
 
     #[test]
     fn echoed_values_are_cut_short() {

@@ -319,7 +319,7 @@ pub const STORE: Part = Part {
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "store",
-        rust_type: "StoreConfig",
+        rust_type: "microframework_runtime::store::StoreConfig",
         doc: "The in-memory stores of the resources.",
         settings: &[Setting {
             key: "max_records",
@@ -353,6 +353,11 @@ mod tests {
                 "client.retry",
                 "client.circuit_breaker"
             ]
+        );
+        use microframework_runtime::store::StoreConfig;
+        assert_eq!(
+            declared::<StoreConfig>(STORE.sections, "store"),
+            StoreConfig::default()
         );
         use microframework_runtime::server::{GrpcConfig, ReflectionConfig};
         assert_eq!(

@@ -507,10 +507,17 @@ pub fn build_project(
         .iter()
         .flat_map(|section| section.settings.iter().map(|s| (section.key, s.key)))
         .collect();
+    // A section of a runtime type is one type for every kind: it reads every kind's keys.
+    let runtime_typed: BTreeSet<&str> = sections
+        .iter()
+        .filter(|section| section.rust_type.contains("::"))
+        .map(|section| section.key)
+        .collect();
     let disabled_keys: BTreeSet<String> = features::Features::all_parts()
         .iter()
         .flat_map(|p| p.sections)
         .filter(|section| chosen_sections.contains(section.key))
+        .filter(|section| !runtime_typed.contains(section.key))
         .flat_map(|section| section.settings.iter().map(|s| (section.key, s.key)))
         .filter(|key| !chosen_keys.contains(key))
         .map(|(section, key)| format!("{section}.{key}"))
@@ -926,28 +933,20 @@ mod tests {
     }
 
     #[test]
-    fn keys_of_the_other_discovery_kinds_are_listed_as_disabled() {
+    fn a_discovery_kind_brings_its_module_and_dependencies() {
         let source = "syntax = \"proto3\";\npackage a.v1;\nmessage M {}\nservice S {\n  rpc Get(M) returns (M);\n}\n";
         let features = Features {
             discovery: features::DiscoveryKind::Redis,
             ..Features::default()
         };
         let project = project_with(source, &features);
+        // `[discovery]` is the runtime's type, which reads every kind's keys: none is
+        // ignored by name.
         let disabled = &project.disabled_keys;
-        for key in [
-            "discovery.endpoints",
-            "discovery.etcd_endpoints",
-            "discovery.dns_name",
-        ] {
-            assert!(disabled.iter().any(|k| k == key), "{key}: {disabled:?}");
-        }
-        for key in [
-            "discovery.redis_url",
-            "discovery.ttl_ms",
-            "discovery.redis_prefix",
-        ] {
-            assert!(!disabled.iter().any(|k| k == key), "{key}: {disabled:?}");
-        }
+        assert!(
+            !disabled.iter().any(|k| k.starts_with("discovery.")),
+            "{disabled:?}"
+        );
         assert!(project.modules.contains(&"discovery"));
         let names = |project: &Project| -> Vec<&str> {
             project.dependencies.iter().map(|line| line.name).collect()

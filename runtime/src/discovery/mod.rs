@@ -6,12 +6,14 @@
 //! [`Registration`].
 
 mod balance;
+mod config;
 mod registration;
 mod static_list;
 
 use std::{future::Future, time::Duration};
 
 pub use balance::{Balancer, EndpointStats, Policy};
+pub use config::DiscoveryConfig;
 pub use registration::{advertise_address, lease_timing, Registration};
 pub use static_list::StaticList;
 

@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tokio::sync::mpsc::Sender;
+
 use super::{Batch, ListQuery, Page, ScanQuery, StoreError};
 
 /// The most records a table holds unless told otherwise (`store.max_records`).
-pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+pub use super::DEFAULT_MAX_RECORDS;
 
 /// A record a [`MemoryTable`] can keep.
 pub trait Record: Clone + Send + Sync + 'static {
@@ -15,6 +17,11 @@ pub trait Record: Clone + Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Whether the record matches `filter`, which is lowercase and not empty.
     fn matches(&self, filter: &str) -> bool;
+    /// The field no two records may share (compared ignoring case) and the record's value of
+    /// it, if the table keeps one unique: `Some(("email", &self.email))`. None by default.
+    fn unique(&self) -> Option<(&'static str, &str)> {
+        None
+    }
 }
 
 /// Records by id, listed oldest first, at most `max_records` of them.
@@ -29,6 +36,8 @@ struct State<T> {
     next_sequence: u64,
     by_sequence: BTreeMap<u64, T>,
     sequence_by_id: HashMap<String, u64>,
+    /// The unique field's value, lowercase, to the id of the record holding it.
+    id_by_unique: HashMap<String, String>,
 }
 
 impl<T> Default for MemoryTable<T> {
@@ -44,6 +53,27 @@ impl<T> State<T> {
             .copied()
             .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
     }
+
+    /// AlreadyExists when another record than `id` holds `record`'s unique value.
+    fn check_unique(&self, record: &T, id: &str) -> Result<(), StoreError>
+    where
+        T: Record,
+    {
+        let Some((field, value)) = record.unique() else {
+            return Ok(());
+        };
+        match self.id_by_unique.get(&value.to_lowercase()) {
+            Some(holder) if holder != id => Err(StoreError::AlreadyExists {
+                field,
+                value: value.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn unique_key<T: Record>(record: &T) -> Option<String> {
+    record.unique().map(|(_, value)| value.to_lowercase())
 }
 
 // A std lock, not tokio's: it is never held across an `.await`, and it is cheaper per call.
@@ -55,6 +85,7 @@ impl<T> MemoryTable<T> {
                 next_sequence: 0,
                 by_sequence: BTreeMap::new(),
                 sequence_by_id: HashMap::new(),
+                id_by_unique: HashMap::new(),
             }),
             max_records,
         }
@@ -77,7 +108,7 @@ impl<T: Record> MemoryTable<T> {
         Ok(state.by_sequence[&sequence].clone())
     }
 
-    /// Adds a record; its id must be new, and the table not full.
+    /// Adds a record; the table must not be full, and its id and unique value must be new.
     pub async fn insert(&self, record: T) -> Result<T, StoreError> {
         let mut state = self.write();
         if state.by_sequence.len() >= self.max_records {
@@ -85,31 +116,44 @@ impl<T: Record> MemoryTable<T> {
                 max_records: self.max_records,
             });
         }
-        if state.sequence_by_id.contains_key(record.id()) {
+        let id = record.id().to_owned();
+        if state.sequence_by_id.contains_key(&id) {
             return Err(StoreError::AlreadyExists {
                 field: "id",
-                value: record.id().to_owned(),
+                value: id,
             });
         }
+        state.check_unique(&record, &id)?;
         let sequence = state.next_sequence;
         state.next_sequence += 1;
-        state
-            .sequence_by_id
-            .insert(record.id().to_owned(), sequence);
+        if let Some(key) = unique_key(&record) {
+            state.id_by_unique.insert(key, id.clone());
+        }
+        state.sequence_by_id.insert(id, sequence);
         state.by_sequence.insert(sequence, record.clone());
         Ok(record)
     }
 
-    /// Changes the record with this id and returns it as changed.
+    /// Changes the record with this id and returns it as changed; nothing changes when the
+    /// change would give it a unique value another record holds.
     pub async fn update(&self, id: &str, change: impl FnOnce(&mut T)) -> Result<T, StoreError> {
         let mut state = self.write();
         let sequence = state.sequence_of(id)?;
-        let record = state
-            .by_sequence
-            .get_mut(&sequence)
-            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
-        change(record);
-        Ok(record.clone())
+        let mut record = state.by_sequence[&sequence].clone();
+        let before = unique_key(&record);
+        change(&mut record);
+        state.check_unique(&record, id)?;
+        let after = unique_key(&record);
+        if before != after {
+            if let Some(key) = before {
+                state.id_by_unique.remove(&key);
+            }
+            if let Some(key) = after {
+                state.id_by_unique.insert(key, id.to_owned());
+            }
+        }
+        state.by_sequence.insert(sequence, record.clone());
+        Ok(record)
     }
 
     /// Removes the record with this id.
@@ -117,7 +161,11 @@ impl<T: Record> MemoryTable<T> {
         let mut state = self.write();
         let sequence = state.sequence_of(id)?;
         state.sequence_by_id.remove(id);
-        state.by_sequence.remove(&sequence);
+        if let Some(record) = state.by_sequence.remove(&sequence) {
+            if let Some(key) = unique_key(&record) {
+                state.id_by_unique.remove(&key);
+            }
+        }
         Ok(())
     }
 
@@ -137,6 +185,12 @@ impl<T: Record> MemoryTable<T> {
             .collect();
         let next = matching.next().map(|(sequence, _)| *sequence);
         Ok(Batch { records, next })
+    }
+
+    /// Sends every record matching `filter` (ignoring case), oldest first, to `sink` until it
+    /// is closed: [`super::stream`] over [`MemoryTable::scan`].
+    pub async fn stream(&self, filter: &str, sink: Sender<Result<T, StoreError>>) {
+        super::stream(filter, sink, |query| self.scan(query)).await;
     }
 
     /// The records matching the query's filter (ignoring case), oldest first, by offset: what
@@ -222,6 +276,59 @@ mod tests {
             table.delete("a").await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    /// A note whose text is unique, ignoring case.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Titled(Note);
+
+    impl Record for Titled {
+        fn id(&self) -> &str {
+            &self.0.id
+        }
+
+        fn matches(&self, filter: &str) -> bool {
+            self.0.matches(filter)
+        }
+
+        fn unique(&self) -> Option<(&'static str, &str)> {
+            Some(("text", &self.0.text))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_unique_value_is_held_by_one_record_until_changed_or_deleted() {
+        let table = MemoryTable::default();
+        let titled = |id, text| Titled(note(id, text));
+        table.insert(titled("a", "Title")).await.expect("inserted");
+        let taken = table.insert(titled("b", "TITLE")).await;
+        let expected = StoreError::AlreadyExists {
+            field: "text",
+            value: "TITLE".to_owned(),
+        };
+        assert_eq!(taken, Err(expected.clone()));
+        table.insert(titled("b", "other")).await.expect("inserted");
+        let refused = table.update("b", |t| t.0.text = "TITLE".to_owned()).await;
+        assert_eq!(refused, Err(expected));
+        assert_eq!(table.get("b").await.expect("kept").0.text, "other");
+        // A record keeps its own value; a value given up or deleted can be taken again.
+        table
+            .update("a", |t| t.0.text = "title".to_owned())
+            .await
+            .expect("same record");
+        table
+            .update("a", |t| t.0.text = "renamed".to_owned())
+            .await
+            .expect("renamed");
+        table
+            .update("b", |t| t.0.text = "Title".to_owned())
+            .await
+            .expect("freed");
+        table.delete("b").await.expect("deleted");
+        table
+            .insert(titled("c", "title"))
+            .await
+            .expect("freed again");
     }
 
     #[tokio::test]

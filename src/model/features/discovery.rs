@@ -116,7 +116,7 @@ pub const STATIC: Part = Part {
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "discovery",
-        rust_type: "DiscoveryConfig",
+        rust_type: "microframework_runtime::discovery::DiscoveryConfig",
         doc: "Service discovery: the instances the client spreads its calls over.",
         settings: &[
             SERVICE,
@@ -146,7 +146,7 @@ pub const DNS: Part = Part {
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "discovery",
-        rust_type: "DiscoveryConfig",
+        rust_type: "microframework_runtime::discovery::DiscoveryConfig",
         doc: "Service discovery: a DNS name whose A/AAAA records are the instances.",
         settings: &[
             SERVICE,
@@ -190,7 +190,7 @@ pub const REDIS: Part = Part {
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "discovery",
-        rust_type: "DiscoveryConfig",
+        rust_type: "microframework_runtime::discovery::DiscoveryConfig",
         doc: "Service discovery in Redis: a key with a TTL per instance and an index of them.",
         settings: &[
             SERVICE,
@@ -227,7 +227,7 @@ pub const ETCD: Part = Part {
     cargo_features: &[],
     sections: &[SectionSpec {
         key: "discovery",
-        rust_type: "DiscoveryConfig",
+        rust_type: "microframework_runtime::discovery::DiscoveryConfig",
         doc: "Service discovery in etcd: a key per instance held by a lease, watched by clients.",
         settings: &[
             SERVICE,
@@ -254,3 +254,18 @@ pub const ETCD: Part = Part {
         ],
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::declared;
+    use microframework_runtime::discovery::DiscoveryConfig;
+
+    #[test]
+    fn each_kind_declares_the_runtime_defaults_of_its_keys() {
+        for part in [&STATIC, &DNS, &REDIS, &ETCD] {
+            let config = declared::<DiscoveryConfig>(part.sections, "discovery");
+            assert_eq!(config, DiscoveryConfig::default(), "{:?}", part.modules);
+        }
+    }
+}
