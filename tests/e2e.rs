@@ -961,8 +961,8 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
     workspace.build();
     checked(&[&project, &dns]);
 
-    // Switched to etcd with `gen`: etcd's protos come in, the Redis backend goes (the user's
-    // Cargo.toml keeps its `redis` line: nothing is ever removed from it).
+    // Switched to etcd with `gen`: the runtime's `etcd` feature comes in, the Redis backend
+    // goes (the user's Cargo.toml keeps its `redis` feature: nothing is ever removed from it).
     BinCommand::cargo_bin("microframework")
         .unwrap()
         .current_dir(&project.dir)
@@ -976,7 +976,9 @@ fn every_discovery_backend_passes_its_tests_against_a_real_registry() {
     );
     let recorded = std::fs::read_to_string(project.join("microframework.toml")).unwrap();
     assert!(recorded.contains("discovery = \"etcd\""), "{recorded}");
-    assert!(project.join("src/discovery/etcd.proto").exists());
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("\"etcd\""), "{manifest}");
+    assert!(project.join("runtime/proto/etcd.proto").exists());
     workspace.build();
     checked(&[&project]);
 }

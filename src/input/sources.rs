@@ -18,13 +18,16 @@ static RUNTIME: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/runtime");
 pub const RUNTIME_DIR: &str = "runtime";
 
 /// The runtime crate's files a project gets, by path under `runtime/`: its manifest, its
-/// README and its sources (not its tests, which run in the tool's workspace).
+/// README, its build script, its sources and protos (not its tests, which run in the tool's
+/// workspace).
 pub fn runtime_files() -> Vec<(String, &'static str)> {
     let mut files: Vec<(String, &'static str)> = all_files(&RUNTIME)
         .into_iter()
         .filter_map(|file| {
             let path = file.path().to_string_lossy().replace('\\', "/");
-            let shipped = path == "Cargo.toml" || path == "README.md" || path.starts_with("src/");
+            let shipped = ["Cargo.toml", "README.md", "build.rs"].contains(&path.as_str())
+                || path.starts_with("src/")
+                || path.starts_with("proto/");
             Some((path, file.contents_utf8()?)).filter(|_| shipped)
         })
         .collect();

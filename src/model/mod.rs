@@ -948,12 +948,25 @@ mod tests {
             "{disabled:?}"
         );
         assert!(project.modules.contains(&"discovery"));
-        let names = |project: &Project| -> Vec<&str> {
-            project.dependencies.iter().map(|line| line.name).collect()
+        // The registry is the runtime's, behind its feature: the project names no client.
+        let runtime = |project: &Project| -> String {
+            let line = project
+                .dependencies
+                .iter()
+                .find(|line| line.name == "microframework-runtime");
+            line.expect("the runtime").spec.clone()
         };
-        assert!(names(&project).contains(&"redis"));
-        let default = names(&project_with(source, &Features::default()));
-        assert!(!default.contains(&"redis") && !default.contains(&"hickory-resolver"));
+        assert!(
+            runtime(&project).contains("\"redis\""),
+            "{}",
+            runtime(&project)
+        );
+        assert!(!project.dependencies.iter().any(|line| line.name == "redis"));
+        let default = runtime(&project_with(source, &Features::default()));
+        assert!(
+            !default.contains("\"redis\"") && !default.contains("\"dns\""),
+            "{default}"
+        );
     }
 
     fn project_with(source: &str, features: &Features) -> Project {

@@ -1,12 +1,18 @@
 //! Service discovery: what a registry does ([`Registry`]), what it answers ([`Resolved`]),
 //! and the client-side balancer that spreads calls over the answer ([`Balancer`]).
 //!
-//! A project implements [`Registry`] for the backend it chose (static addresses, DNS, Redis,
-//! etcd) and builds it from its own configuration; a server keeps itself registered with a
-//! [`Registration`].
+//! The backends implement [`Registry`]: [`StaticList`] always, and behind a feature each
+//! `dns::DnsRegistry`, `redis::RedisRegistry` and `etcd::EtcdRegistry`; each is built from
+//! [`DiscoveryConfig`]. A server keeps itself registered with a [`Registration`].
 
 mod balance;
 mod config;
+#[cfg(feature = "dns")]
+pub mod dns;
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod registration;
 mod static_list;
 

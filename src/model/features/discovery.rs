@@ -138,10 +138,7 @@ pub const STATIC: Part = Part {
 /// What `dns` adds to the project.
 pub const DNS: Part = Part {
     modules: &["discovery"],
-    dependencies: &[Dependency {
-        default_features: false,
-        ..Dependency::with_features("hickory-resolver", "0.26", &["tokio", "system-config"])
-    }],
+    dependencies: &[Dependency::runtime(&["dns"])],
     dev_dependencies: &[],
     cargo_features: &[],
     sections: &[SectionSpec {
@@ -182,10 +179,7 @@ pub const DNS: Part = Part {
 /// What `redis` adds to the project.
 pub const REDIS: Part = Part {
     modules: &["discovery"],
-    dependencies: &[Dependency {
-        default_features: false,
-        ..Dependency::with_features("redis", "1.8", &["tokio-comp"])
-    }],
+    dependencies: &[Dependency::runtime(&["redis"])],
     dev_dependencies: &[],
     cargo_features: &[],
     sections: &[SectionSpec {
@@ -218,11 +212,11 @@ pub const REDIS: Part = Part {
     }],
 };
 
-/// What `etcd` adds to the project: etcd's API is compiled from the subset of its protos the
-/// registry uses, with protox like the project's own, so no protoc is needed.
+/// What `etcd` adds to the project: the runtime's registry, which compiles the subset of
+/// etcd's protos it uses with protox, so no protoc is needed.
 pub const ETCD: Part = Part {
     modules: &["discovery"],
-    dependencies: &[],
+    dependencies: &[Dependency::runtime(&["etcd"])],
     dev_dependencies: &[],
     cargo_features: &[],
     sections: &[SectionSpec {
