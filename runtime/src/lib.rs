@@ -15,6 +15,8 @@ pub mod methods;
 #[cfg(feature = "prometheus")]
 pub mod metrics;
 pub mod middleware;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -49,6 +49,29 @@ impl Default for LogConfig {
     }
 }
 
+/// Request spans and their export (`[tracing]`): read with or without the `otlp` feature,
+/// which does the exporting ([`crate::otlp`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP/gRPC collector such as `http://localhost:4317`; empty: no export.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans; empty: the package name.
+    pub service_name: String,
+    /// tracing filter directives choosing the exported spans, apart from `[log]`'s.
+    pub filter: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: String::new(),
+            filter: "info".to_owned(),
+        }
+    }
+}
+
 /// A layer of the global subscriber.
 pub type BoxedLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
 

@@ -148,7 +148,7 @@ pub struct CargoFeature {
     pub name: &'static str,
     /// A comment line saying what it does.
     pub doc: &'static str,
-    /// What it enables (`dep:opentelemetry`).
+    /// What it enables (`microframework-runtime/otlp`, `dep:some-crate`).
     pub enables: &'static [&'static str],
     /// Whether it is on by default.
     pub default: bool,

@@ -35,25 +35,7 @@ impl Kind for TracingKind {
 /// What `otlp` adds to the project.
 pub const OTLP: Part = Part {
     modules: &["otlp"],
-    dependencies: &[
-        Dependency {
-            optional: true,
-            ..Dependency::plain("opentelemetry", "0.33")
-        },
-        Dependency {
-            default_features: false,
-            optional: true,
-            ..Dependency::with_features("opentelemetry-otlp", "0.33", &["grpc-tonic", "trace"])
-        },
-        Dependency {
-            optional: true,
-            ..Dependency::with_features("opentelemetry_sdk", "0.33", &["rt-tokio"])
-        },
-        Dependency {
-            optional: true,
-            ..Dependency::plain("tracing-opentelemetry", "0.34")
-        },
-    ],
+    dependencies: &[],
     dev_dependencies: &[Dependency::with_features(
         "opentelemetry-proto",
         "0.33",
@@ -62,17 +44,12 @@ pub const OTLP: Part = Part {
     cargo_features: &[CargoFeature {
         name: "otlp",
         doc: "OpenTelemetry export of request spans over OTLP/gRPC (see README.md).",
-        enables: &[
-            "dep:opentelemetry",
-            "dep:opentelemetry_sdk",
-            "dep:opentelemetry-otlp",
-            "dep:tracing-opentelemetry",
-        ],
+        enables: &["microframework-runtime/otlp"],
         default: true,
     }],
     sections: &[SectionSpec {
         key: "tracing",
-        rust_type: "TracingConfig",
+        rust_type: "microframework_runtime::telemetry::TracingConfig",
         doc: "Request spans and their export.",
         settings: &[
             Setting {
@@ -99,3 +76,16 @@ pub const OTLP: Part = Part {
         ],
     }],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::declared;
+    use microframework_runtime::telemetry::TracingConfig;
+
+    #[test]
+    fn the_tracing_section_declares_the_runtime_defaults() {
+        let declared = declared::<TracingConfig>(OTLP.sections, "tracing");
+        assert_eq!(declared, TracingConfig::default());
+    }
+}
