@@ -20,6 +20,8 @@ pub mod otlp;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::{
     collections::hash_map::RandomState,

@@ -47,7 +47,7 @@ pub const BASE: Part = Part {
         Dependency::with_features("tracing-subscriber", "0.3", &["env-filter", "json"]),
         Dependency::with_features("uuid", "1", &["v4"]),
     ],
-    dev_dependencies: &[],
+    dev_dependencies: &[Dependency::runtime(&["testing"])],
     cargo_features: &[],
     sections: SECTIONS,
 };
