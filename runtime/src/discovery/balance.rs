@@ -7,7 +7,8 @@
 //! for a second is picked (a probe), so a recovered or new instance gets calls again.
 //!
 //! An instance whose connection fails is ejected at once for a second, doubling up to 30
-//! seconds while it keeps failing; the registry's list replaces the set as it changes.
+//! seconds while it keeps failing; when an ejection ends, one call probes it, and no other
+//! goes to it until that one answers. The registry's list replaces the set as it changes.
 
 use std::{
     future::Future,
@@ -206,10 +207,15 @@ impl Member {
     /// The connection failed: no calls for a while, longer each time in a row.
     fn eject(&self) {
         let mut state = self.state();
-        let exponent = state.ejections.min(5);
-        let ejection = (FIRST_EJECTION * 2_u32.pow(exponent)).min(LONGEST_EJECTION);
+        let ejection = Self::next_ejection(&state);
         state.ejections = state.ejections.saturating_add(1);
         state.ejected_until = Some(Instant::now() + ejection);
+    }
+
+    /// How long the next ejection in a row lasts.
+    fn next_ejection(state: &MemberState) -> Duration {
+        let exponent = state.ejections.min(5);
+        (FIRST_EJECTION * 2_u32.pow(exponent)).min(LONGEST_EJECTION)
     }
 }
 
@@ -379,7 +385,14 @@ impl Shared {
                 }
             }
         };
-        chosen.state().picked = now;
+        let mut state = chosen.state();
+        state.picked = now;
+        if state.ejections > 0 {
+            // A probe of an instance whose connection failed: no other call goes to it until
+            // the probe answers (which ends the ejection) or fails (which doubles it).
+            state.ejected_until = Some(now + Member::next_ejection(&state));
+        }
+        drop(state);
         Some(Arc::clone(chosen))
     }
 }
@@ -496,10 +509,21 @@ mod tests {
             assert_eq!(balancer.shared.pick().unwrap().address, members[1].address);
         }
         members[0].state().ejected_until = Some(Instant::now());
+        let picked: Vec<String> = (0..8)
+            .map(|_| balancer.shared.pick().unwrap().address.clone())
+            .collect();
+        let probes = picked.iter().filter(|a| **a == members[0].address).count();
+        assert_eq!(
+            probes, 1,
+            "one probe, then nothing until it answers: {picked:?}"
+        );
+        // The probe answered: the instance takes calls again.
+        members[0].observe(Duration::from_millis(1));
         let picked: Vec<String> = (0..4)
             .map(|_| balancer.shared.pick().unwrap().address.clone())
             .collect();
-        assert!(picked.contains(&members[0].address), "{picked:?}");
+        let calls = picked.iter().filter(|a| **a == members[0].address).count();
+        assert_eq!(calls, 2, "{picked:?}");
     }
 
     #[tokio::test]
