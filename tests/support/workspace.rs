@@ -363,16 +363,23 @@ impl Workspace {
             let mut manifest: toml::Table = read(&manifest_path)
                 .parse()
                 .expect("the project's Cargo.toml parses");
-            let dependency = manifest
-                .get_mut("dependencies")
-                .and_then(toml::Value::as_table_mut)
-                .and_then(|dependencies| dependencies.get_mut(RUNTIME_CRATE))
-                .and_then(toml::Value::as_table_mut);
-            if let Some(dependency) = dependency {
-                if dependency.get("path").and_then(toml::Value::as_str) != Some(&runtime_path) {
-                    dependency.insert("path".into(), runtime_path.clone().into());
-                    write(&manifest_path, &manifest.to_string());
+            // Both lines: the dependency, and the dev-dependency that adds `testing`.
+            let mut changed = false;
+            for table in ["dependencies", "dev-dependencies"] {
+                let dependency = manifest
+                    .get_mut(table)
+                    .and_then(toml::Value::as_table_mut)
+                    .and_then(|dependencies| dependencies.get_mut(RUNTIME_CRATE))
+                    .and_then(toml::Value::as_table_mut);
+                if let Some(dependency) = dependency {
+                    if dependency.get("path").and_then(toml::Value::as_str) != Some(&runtime_path) {
+                        dependency.insert("path".into(), runtime_path.clone().into());
+                        changed = true;
+                    }
                 }
+            }
+            if changed {
+                write(&manifest_path, &manifest.to_string());
             }
         }
         let mut union = DependencyUnion::suite().clone();
