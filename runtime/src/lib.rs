@@ -22,6 +22,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 use std::{
     collections::hash_map::RandomState,

@@ -191,6 +191,10 @@ const INTO_RUNTIME: &[(&str, &str)] = &[
         "features/monitoring/prometheus/src/metrics.rs.tera",
         "microframework_runtime::metrics",
     ),
+    (
+        "features/tls/rustls/src/tls.rs.tera",
+        "microframework_runtime::tls",
+    ),
 ];
 
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).

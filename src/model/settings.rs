@@ -372,13 +372,17 @@ fn quoted(text: &str) -> String {
 /// match that type's `Default`.
 #[cfg(test)]
 pub fn declared<T: serde::de::DeserializeOwned>(specs: &[SectionSpec], key: &str) -> T {
-    let sections = build_sections(specs, ProjectDefaults::default());
-    let section = sections
+    let spec = specs
         .iter()
-        .find(|section| section.key == key)
+        .find(|spec| spec.key == key)
         .expect("a declared section");
-    let keys = section.settings.iter().filter(|setting| !setting.is_table);
-    let tables = section.settings.iter().filter(|setting| setting.is_table);
+    let settings: Vec<ConfigSetting> = spec
+        .settings
+        .iter()
+        .map(|setting| build_setting(key, setting, ProjectDefaults::default()))
+        .collect();
+    let keys = settings.iter().filter(|setting| !setting.is_table);
+    let tables = settings.iter().filter(|setting| setting.is_table);
     let text: String = keys
         .map(|setting| format!("{} = {}\n", setting.key, setting.toml_default))
         .chain(tables.map(|table| format!("[{}]\n{}\n", table.key, table.examples.join("\n"))))

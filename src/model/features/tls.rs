@@ -53,14 +53,17 @@ pub(super) fn from_recorded(value: &toml::Value) -> anyhow::Result<TlsKind> {
 
 /// What `rustls` adds to the project.
 pub const RUSTLS: Part = Part {
-    modules: &["tls"],
-    dependencies: &[Dependency::with_features("tonic", "0.14", &["tls-ring"])],
+    modules: &[],
+    dependencies: &[
+        Dependency::runtime(&["tls"]),
+        Dependency::with_features("tonic", "0.14", &["tls-ring"]),
+    ],
     dev_dependencies: &[Dependency::plain("rcgen", "0.14")],
     cargo_features: &[],
     sections: &[
         SectionSpec {
             key: "tls",
-            rust_type: "TlsConfig",
+            rust_type: "microframework_runtime::tls::TlsConfig",
             doc: "TLS of the gRPC port, with client certificates (mTLS) when `client_ca_file` is set.",
             settings: &[
                 Setting {
@@ -95,7 +98,7 @@ pub const RUSTLS: Part = Part {
         },
         SectionSpec {
             key: "client.tls",
-            rust_type: "ClientTls",
+            rust_type: "microframework_runtime::tls::ClientTls",
             doc: "TLS of the client, used for `https://` endpoints.",
             settings: &[
                 Setting {
@@ -130,3 +133,18 @@ pub const RUSTLS: Part = Part {
         },
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::declared;
+    use microframework_runtime::tls::{ClientTls, TlsConfig};
+
+    #[test]
+    fn the_tls_sections_declare_the_runtime_defaults() {
+        let server = declared::<TlsConfig>(RUSTLS.sections, "tls");
+        assert_eq!(server, TlsConfig::default());
+        let client = declared::<ClientTls>(RUSTLS.sections, "client.tls");
+        assert_eq!(client, ClientTls::default());
+    }
+}
