@@ -174,6 +174,20 @@ pub async fn health_status(transport: Transport, service: &str) -> Result<Servin
     Ok(response.into_inner().status())
 }
 
+/// Health's `Watch` of `service` through `transport`: the statuses as the server sends them,
+/// the current one first.
+pub async fn watch_health(
+    transport: Transport,
+    service: &str,
+) -> Result<impl tokio_stream::Stream<Item = Result<ServingStatus, Status>> + Unpin, Status> {
+    let service = service.to_owned();
+    let request = HealthCheckRequest { service };
+    let statuses = HealthClient::new(transport).watch(request).await?;
+    Ok(statuses
+        .into_inner()
+        .map(|answer| answer.map(|answer| answer.status())))
+}
+
 /// One request to the server's reflection (v1) through `transport`, and its answer.
 pub async fn reflect(
     transport: Transport,
@@ -307,6 +321,41 @@ mod tests {
         let (connected, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
         connected.expect("connected");
         accepted.expect("accepted");
+    }
+
+    #[tokio::test]
+    async fn a_health_watch_hears_the_current_status_then_each_change() {
+        use tonic::transport::{Channel, Server};
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<tonic_health::pb::health_server::HealthServer<Scripted>>()
+            .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("bound");
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming);
+        let serving = tokio::spawn(server);
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("an endpoint")
+            .connect()
+            .await
+            .expect("connected");
+        let name = "grpc.health.v1.Health";
+        let transport = Transport::new(tower::ServiceExt::map_err(channel, crate::BoxError::from));
+        let mut statuses = watch_health(transport, name).await.expect("a watch");
+        let first = statuses.next().await.expect("a status").expect("no error");
+        assert_eq!(first, ServingStatus::Serving);
+        reporter
+            .set_not_serving::<tonic_health::pb::health_server::HealthServer<Scripted>>()
+            .await;
+        let next = statuses.next().await.expect("a change").expect("no error");
+        assert_eq!(next, ServingStatus::NotServing);
+        serving.abort();
     }
 
     #[test]
