@@ -1,8 +1,11 @@
 //! The building blocks of a service's stores: list queries and pages (positions as page
 //! tokens), id and echo limits, [`StoreError`] with its gRPC status codes, and the
-//! in-memory table of spec resources ([`memory`]).
+//! in-memory table of spec resources ([`memory`]), and their tables in PostgreSQL and SQLite
+//! (`sql`, features `postgres` and `sqlite`).
 
 pub mod memory;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql;
 
 use std::future::Future;
 

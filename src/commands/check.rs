@@ -30,7 +30,7 @@ pub fn run(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> anyhow
     for change in &regeneration.files {
         if change.change == Change::AddDependencies {
             problems.push(format!(
-                "{}: lacks dependencies the project's features need (run `microframework gen`)\n{}",
+                "{}: lacks dependencies the project's features need, or its runtime features differ from them (run `microframework gen`)\n{}",
                 change.file.path,
                 short_diff(change, 20)
             ));

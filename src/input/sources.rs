@@ -195,6 +195,10 @@ const INTO_RUNTIME: &[(&str, &str)] = &[
         "features/tls/rustls/src/tls.rs.tera",
         "microframework_runtime::tls",
     ),
+    (
+        "features/database/sql/src/store/database/table.rs.tera",
+        "microframework_runtime::store::sql",
+    ),
 ];
 
 /// The source of a bundled third-party proto by import path (`google/api/http.proto`).

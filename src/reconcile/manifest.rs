@@ -1,9 +1,14 @@
 //! Adding what the chosen features need to the user's `Cargo.toml`: dependencies, their cargo
 //! features and the crate's own features. Nothing is removed or rewritten, so the user's
-//! edits, comments and layout stay.
+//! edits, comments and layout stay, with one exception: the features of the runtime crate
+//! (a tool-owned crate) follow the chosen parts exactly, so a part switched off stops
+//! compiling its runtime module.
 
 use anyhow::Context;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
+
+/// The runtime crate's package, whose features the tool sets.
+const RUNTIME: &str = "microframework-runtime";
 
 /// Tables merged key by key.
 const TABLES: &[&str] = &[
@@ -48,6 +53,17 @@ fn merge_table(name: &str, table: &mut Table, wanted: &Table, added: &mut Vec<St
                 table.insert(key, item.clone());
                 added.push(format!("{name}.{key}"));
             }
+            Some(existing) if key == RUNTIME && *name != *"features" => {
+                let wanted_list = item
+                    .as_inline_table()
+                    .and_then(|t| t.get("features"))
+                    .and_then(Value::as_array);
+                if let Some(wanted_list) = wanted_list {
+                    if let Some(now) = set_features(existing, wanted_list) {
+                        added.push(format!("{name}.{key}: features {now}"));
+                    }
+                }
+            }
             Some(existing) => {
                 let wanted_list = if *name == *"features" {
                     item.as_array()
@@ -64,6 +80,35 @@ fn merge_table(name: &str, table: &mut Table, wanted: &Table, added: &mut Vec<St
             }
         }
     }
+}
+
+/// Sets the `features` of the dependency `existing` to `wanted`, in its order; the new list
+/// as TOML when it changed.
+fn set_features(existing: &mut Item, wanted: &Array) -> Option<String> {
+    let wanted: Vec<&str> = wanted.iter().filter_map(Value::as_str).collect();
+    let list = match existing {
+        Item::Value(Value::InlineTable(inline)) => inline.get("features").and_then(Value::as_array),
+        Item::Table(table) => table.get("features").and_then(Item::as_array),
+        _ => None,
+    };
+    let now: Vec<&str> = list.map_or_else(Vec::new, |list| {
+        list.iter().filter_map(Value::as_str).collect()
+    });
+    if now == wanted {
+        return None;
+    }
+    let array: Array = wanted.iter().copied().collect();
+    let shown = array.to_string();
+    match existing {
+        Item::Value(Value::InlineTable(inline)) => {
+            inline.insert("features", Value::Array(array));
+        }
+        Item::Table(table) => {
+            table.insert("features", Item::Value(Value::Array(array)));
+        }
+        _ => return None,
+    }
+    Some(shown.trim().to_owned())
 }
 
 /// Adds the strings of `wanted` that the list of `existing` lacks (a feature's list, or a
@@ -140,6 +185,25 @@ tracing = "0.1"
             "{merged}"
         );
         assert_eq!(add_missing(&merged, RENDERED).unwrap(), None, "idempotent");
+    }
+
+    #[test]
+    fn the_runtime_features_follow_the_chosen_parts_exactly() {
+        let rendered = "[dependencies]\nmicroframework-runtime = { path = \"runtime\", features = [\"jwt\", \"sqlite\"] }\n";
+        let on_disk = "[dependencies]\nmicroframework-runtime = { path = \"runtime\", features = [\"jwt\", \"postgres\"] }\nsqlx = { version = \"0.9\", features = [\"postgres\"] }\n";
+        let (merged, added) = add_missing(on_disk, rendered).unwrap().expect("changes");
+        assert_eq!(
+            added,
+            [r#"dependencies.microframework-runtime: features ["jwt", "sqlite"]"#]
+        );
+        assert!(
+            merged.contains(
+                r#"microframework-runtime = { path = "runtime", features = ["jwt", "sqlite"] }"#
+            ),
+            "{merged}"
+        );
+        assert!(merged.contains(r#"sqlx = { version = "0.9", features = ["postgres"] }"#));
+        assert_eq!(add_missing(&merged, rendered).unwrap(), None, "idempotent");
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub enum Change {
     /// marker line; everything else in it stays byte for byte.
     InsertStubs,
     /// The user's `Cargo.toml`, which lacks dependencies or features the project's features
-    /// need: they are added, nothing else changes.
+    /// need: they are added, and the runtime's features set to the chosen parts'; nothing
+    /// else changes.
     AddDependencies,
     /// A tool-owned file the project's features no longer need, unedited since the tool wrote
     /// it: deleted.

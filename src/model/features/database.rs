@@ -109,6 +109,7 @@ const fn sqlx(features: &'static [&'static str]) -> Dependency {
 pub const POSTGRES: Part = Part {
     modules: &["database"],
     dependencies: &[
+        Dependency::runtime(&["postgres"]),
         sqlx(&[
             "runtime-tokio",
             "tls-rustls-ring-webpki",
@@ -154,6 +155,7 @@ pub const POSTGRES: Part = Part {
 pub const SQLITE: Part = Part {
     modules: &["database"],
     dependencies: &[
+        Dependency::runtime(&["sqlite"]),
         sqlx(&["runtime-tokio", "sqlite-bundled", "macros", "migrate", "time"]),
         Dependency::plain("time", "0.3"),
     ],

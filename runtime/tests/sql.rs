@@ -1,0 +1,241 @@
+//! The SQL tables (`store::sql`) against real databases: SQLite in a temporary file, and a
+//! throwaway PostgreSQL server from Debian's `postgresql` package on a free loopback port
+//! (the PostgreSQL tests skip, saying so, when it is not installed; `scripts/test` installs
+//! it before it runs these).
+#![cfg(all(feature = "postgres", feature = "sqlite"))]
+
+#[path = "../../tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod support_postgres;
+
+use std::{io::Write as _, str::FromStr, sync::Arc};
+
+use microframework_runtime::store::{
+    sql::{postgres, sqlite, store_error, Document},
+    ScanQuery, StoreError,
+};
+use sqlx::{postgres::PgPoolOptions, sqlite::SqliteConnectOptions, SqlitePool};
+
+/// A record as a spec resource's message is.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Book {
+    #[prost(string, tag = "1")]
+    id: String,
+    #[prost(string, tag = "2")]
+    title: String,
+    #[prost(int64, tag = "3")]
+    pages: i64,
+}
+
+impl Document for Book {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn search_text(&self) -> String {
+        self.title.to_lowercase()
+    }
+}
+
+fn book(id: &str, title: &str) -> Book {
+    Book {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        pages: 0,
+    }
+}
+
+/// The operations of a table, so one test runs against either database.
+trait Books: Send + Sync {
+    async fn get(&self, id: &str) -> Result<Book, StoreError>;
+    async fn insert(&self, record: Book) -> Result<Book, StoreError>;
+    fn update(
+        &self,
+        id: &str,
+        pages: i64,
+    ) -> impl std::future::Future<Output = Result<Book, StoreError>> + Send;
+    async fn delete(&self, id: &str) -> Result<(), StoreError>;
+    async fn page(&self, filter: &str, start: u64, limit: usize) -> (Vec<String>, Option<u64>);
+    async fn count(&self, filter: &str) -> Result<usize, StoreError>;
+    async fn streamed(&self, filter: &str) -> Vec<String>;
+}
+
+macro_rules! books {
+    ($table:ty) => {
+        impl Books for $table {
+            async fn get(&self, id: &str) -> Result<Book, StoreError> {
+                self.get(id).await
+            }
+            async fn insert(&self, record: Book) -> Result<Book, StoreError> {
+                self.insert(record).await
+            }
+            async fn update(&self, id: &str, pages: i64) -> Result<Book, StoreError> {
+                self.update(id, |book| book.pages += pages).await
+            }
+            async fn delete(&self, id: &str) -> Result<(), StoreError> {
+                self.delete(id).await
+            }
+            async fn page(
+                &self,
+                filter: &str,
+                start: u64,
+                limit: usize,
+            ) -> (Vec<String>, Option<u64>) {
+                let query = ScanQuery {
+                    filter,
+                    start,
+                    limit,
+                };
+                let batch = self.scan(query).await.expect("a page");
+                (
+                    batch.records.into_iter().map(|book| book.id).collect(),
+                    batch.next,
+                )
+            }
+            async fn count(&self, filter: &str) -> Result<usize, StoreError> {
+                self.count(filter).await
+            }
+            async fn streamed(&self, filter: &str) -> Vec<String> {
+                let (sink, mut records) = tokio::sync::mpsc::channel(4);
+                let streaming = self.stream(filter, sink);
+                let reading = async {
+                    let mut ids = Vec::new();
+                    while let Some(record) = records.recv().await {
+                        ids.push(record.expect("a record").id);
+                    }
+                    ids
+                };
+                tokio::join!(streaming, reading).1
+            }
+        }
+    };
+}
+
+books!(postgres::Table<Book>);
+books!(sqlite::Table<Book>);
+
+/// Everything a table does, on `table` (empty).
+async fn a_table_keeps_lists_and_streams_its_records(table: Arc<impl Books + 'static>) {
+    for (id, title) in [
+        ("a", "Dune"),
+        ("b", "Emma"),
+        ("c", "Dune Messiah"),
+        ("d", "Ulysses"),
+    ] {
+        table.insert(book(id, title)).await.expect("insert");
+    }
+    assert_eq!(table.get("c").await.expect("get").title, "Dune Messiah");
+    let missing = table.get("zz").await.expect_err("no such id");
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
+    let taken = table.insert(book("a", "Other")).await.expect_err("taken");
+    assert!(
+        matches!(taken, StoreError::AlreadyExists { field: "id", .. }),
+        "{taken:?}"
+    );
+
+    // Pages in creation order; the filter ignores case; a page token stays valid.
+    let (first, next) = table.page("", 0, 3).await;
+    assert_eq!(first, ["a", "b", "c"]);
+    let next = next.expect("a next page");
+    table.delete("b").await.expect("delete");
+    let missing = table.delete("b").await.expect_err("deleted already");
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
+    let (rest, end) = table.page("", next, 3).await;
+    assert_eq!((rest, end), (vec!["d".to_owned()], None));
+    let (dune, _) = table.page("DUNE", 0, 10).await;
+    assert_eq!(dune, ["a", "c"]);
+    assert_eq!(table.count("dune").await.expect("count"), 2);
+    assert_eq!(table.count("").await.expect("count"), 3);
+    assert_eq!(table.streamed("dune").await, ["a", "c"]);
+    assert_eq!(table.streamed("").await, ["a", "c", "d"]);
+
+    // Concurrent changes of one record apply one after the other: none is lost.
+    let changes = (0..40).map(|_| {
+        let table = Arc::clone(&table);
+        tokio::spawn(async move { table.update("a", 1).await })
+    });
+    for change in changes.collect::<Vec<_>>() {
+        change.await.expect("a task").expect("an update");
+    }
+    assert_eq!(table.get("a").await.expect("get").pages, 40);
+    let missing = table.update("zz", 1).await.expect_err("no such id");
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
+}
+
+const SQLITE_TABLE: &str = "CREATE TABLE \"books\" (sequence INTEGER PRIMARY KEY AUTOINCREMENT, \
+    id TEXT NOT NULL UNIQUE, record BLOB NOT NULL, search TEXT NOT NULL)";
+const POSTGRES_TABLE: &str = "CREATE TABLE \"books\" (sequence BIGINT GENERATED ALWAYS AS \
+    IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, record BYTEA NOT NULL, search TEXT NOT NULL)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_table() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("books.db").display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .expect("a URL")
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    let pool = SqlitePool::connect_with(options.clone())
+        .await
+        .expect("open");
+    sqlx::query(SQLITE_TABLE)
+        .execute(&pool)
+        .await
+        .expect("the table");
+    // As a project has it: writes queue for one connection.
+    let writer = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open");
+    let table = sqlite::Table::<Book>::new(pool, writer, "books");
+    a_table_keeps_lists_and_streams_its_records(Arc::new(table)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_table_and_its_outage() {
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|versions| {
+            versions
+                .flatten()
+                .any(|v| v.path().join("bin/pg_ctl").exists())
+        })
+        .unwrap_or(false);
+    if !installed {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: PostgreSQL is not installed (apt-get install postgresql)"
+        );
+        return;
+    }
+    let mut server = support_postgres::Postgres::start();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect(&server.url())
+        .await
+        .expect("connect");
+    sqlx::query(POSTGRES_TABLE)
+        .execute(&pool)
+        .await
+        .expect("the table");
+    let table = Arc::new(postgres::Table::<Book>::new(pool.clone(), pool, "books"));
+    a_table_keeps_lists_and_streams_its_records(Arc::clone(&table)).await;
+
+    // With the server gone, calls fail with UNAVAILABLE, which clients retry.
+    server.stop();
+    let down = table.get("a").await.expect_err("the server is down");
+    assert!(matches!(down, StoreError::Unavailable(_)), "{down:?}");
+    let err = sqlx::Error::PoolTimedOut;
+    assert!(matches!(store_error(err), StoreError::Unavailable(_)));
+}
