@@ -143,3 +143,45 @@ fn use_trees_and_paths_are_both_read() {
         r#"let x = ""; crate::z"#
     );
 }
+
+/// Every `.rs.tera` under `templates/`, recursively.
+fn rust_templates(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in fs::read_dir(dir).expect("templates/ is readable") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            rust_templates(&path, found);
+        } else if path.to_string_lossy().ends_with(".rs.tera") {
+            found.push(path);
+        }
+    }
+}
+
+/// The framework's code is the runtime crate's (`runtime/`), where the compiler, clippy and
+/// unit tests see it: no template is a library in disguise, 150 lines or more with fewer
+/// than one template tag (`{{`, `{%`, `{#`) per 50 lines.
+#[test]
+fn no_template_is_a_runtime_module_with_a_few_tags() {
+    let mut templates = Vec::new();
+    rust_templates(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        &mut templates,
+    );
+    assert!(templates.len() > 20, "templates found: {}", templates.len());
+    let disguised: Vec<String> = templates
+        .iter()
+        .filter_map(|path| {
+            let text = fs::read_to_string(path).expect("a template");
+            let lines = text.lines().count();
+            let tags = ["{{", "{%", "{#"]
+                .iter()
+                .map(|tag| text.matches(tag).count())
+                .sum::<usize>();
+            (lines >= 150 && tags * 50 < lines)
+                .then(|| format!("{}: {lines} lines, {tags} tags", path.display()))
+        })
+        .collect();
+    assert!(
+        disguised.is_empty(),
+        "move these into the runtime crate: {disguised:#?}"
+    );
+}
