@@ -184,7 +184,7 @@ const SECTIONS: &[SectionSpec] = &[
     },
     SectionSpec {
         key: "client",
-        rust_type: "ClientOptions",
+        rust_type: "microframework_runtime::client::ClientOptions",
         doc: "How `client::Client` calls servers of this project.",
         settings: &[
             Setting {
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn sections_of_runtime_types_declare_the_runtime_defaults() {
-        use microframework_runtime::client::{BreakerPolicy, RetryPolicy};
+        use microframework_runtime::client::{BreakerPolicy, ClientOptions, RetryPolicy};
         let runtime_typed: Vec<&str> = SECTIONS
             .iter()
             .filter(|section| section.rust_type.contains("::"))
@@ -350,6 +350,7 @@ mod tests {
                 "grpc",
                 "reflection",
                 "log",
+                "client",
                 "client.retry",
                 "client.circuit_breaker"
             ]
@@ -377,6 +378,10 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(declared::<RetryPolicy>(SECTIONS, "client.retry"), retry);
+        assert_eq!(
+            declared::<ClientOptions>(SECTIONS, "client"),
+            ClientOptions::default()
+        );
         assert_eq!(
             declared::<BreakerPolicy>(SECTIONS, "client.circuit_breaker"),
             BreakerPolicy::default()

@@ -3,10 +3,12 @@
 
 mod bearer;
 mod connection;
+mod options;
 mod resilience;
 
 pub use bearer::BearerToken;
 pub use connection::{discover, Calls, Connection, Dial, Stack};
+pub use options::ClientOptions;
 pub use resilience::{
     Breaker, BreakerPolicy, BreakerState, CircuitBreaker, Retry, RetryPolicy, StateObserver,
 };
