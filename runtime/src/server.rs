@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use tokio::{
     net::TcpListener,
-    sync::{oneshot, Mutex},
+    sync::{oneshot, watch, Mutex},
     task::JoinHandle,
 };
 use tonic::{
@@ -204,6 +204,7 @@ pub struct Readiness {
     health: HealthReporter,
     services: &'static [&'static str],
     state: Arc<Mutex<ReadyState>>,
+    up: Arc<watch::Sender<bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -221,7 +222,13 @@ impl Readiness {
             health,
             services,
             state: Arc::default(),
+            up: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The overall status as it changes: true while SERVING.
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.up.subscribe()
     }
 
     /// The reporter the statuses go to.
@@ -259,6 +266,7 @@ impl Readiness {
         for name in std::iter::once(&"").chain(self.services) {
             self.health.set_service_status(*name, status(up)).await;
         }
+        self.up.send_replace(up);
     }
 }
 
@@ -315,7 +323,9 @@ impl Serving {
     }
 
     /// Reports SERVING (and [`LIVENESS`]), registers through `register` (an error stops the
-    /// server), and serves until `shutdown` completes or the server stops by itself. Then it
+    /// server), and serves until `shutdown` completes or the server stops by itself; while
+    /// the overall health is NOT_SERVING (a dependency down), the instance stays out of the
+    /// registry ([`Registration::set_serving`]). Then it
     /// deregisters, serves on for `drain.delay` while clients notice, reports NOT_SERVING and
     /// drains in-flight calls for up to `drain.grace`.
     pub async fn run(
@@ -340,12 +350,24 @@ impl Serving {
                 return Err(err);
             }
         };
-        tokio::select! {
-            finished = &mut self.task => {
-                finished.context("server task failed")?.context("server stopped")?;
-                return Ok(());
+        let mut up = readiness.watch();
+        if let Some(registration) = &registration {
+            registration.set_serving(*up.borrow_and_update());
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                finished = &mut self.task => {
+                    finished.context("server task failed")?.context("server stopped")?;
+                    return Ok(());
+                }
+                () = &mut shutdown => break,
+                Ok(()) = up.changed() => {
+                    if let Some(registration) = &registration {
+                        registration.set_serving(*up.borrow_and_update());
+                    }
+                }
             }
-            () = shutdown => {}
         }
         if let Some(registration) = registration {
             // Out of the registry first, then serve on while clients see it gone.
@@ -612,5 +634,104 @@ mod tests {
             )
             .await;
         assert!(outcome.unwrap_err().to_string().contains("no registry"));
+    }
+
+    /// A registry that lists the registered leases.
+    #[derive(Default, Clone)]
+    struct Listing(Arc<std::sync::Mutex<Vec<crate::discovery::Lease>>>);
+
+    impl crate::discovery::Registry for Listing {
+        const REGISTERS: bool = true;
+
+        fn heartbeat(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+
+        async fn register(
+            &self,
+            _instance: &crate::discovery::Instance,
+        ) -> anyhow::Result<crate::discovery::Lease> {
+            let mut leases = self.0.lock().unwrap();
+            let lease = crate::discovery::Lease(i64::try_from(leases.len())? + 100);
+            leases.push(lease);
+            Ok(lease)
+        }
+
+        async fn keep_alive(
+            &self,
+            _instance: &crate::discovery::Instance,
+            lease: crate::discovery::Lease,
+        ) -> anyhow::Result<bool> {
+            Ok(self.0.lock().unwrap().contains(&lease))
+        }
+
+        async fn deregister(
+            &self,
+            _instance: &crate::discovery::Instance,
+            lease: crate::discovery::Lease,
+        ) -> anyhow::Result<()> {
+            self.0.lock().unwrap().retain(|listed| *listed != lease);
+            Ok(())
+        }
+
+        async fn resolve(&self, _service: &str) -> anyhow::Result<crate::discovery::Resolved> {
+            Ok(crate::discovery::Resolved::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_whose_dependency_is_down_stays_out_of_the_registry() {
+        let readiness = Readiness::new(HealthReporter::new(), SERVICES);
+        // The database is down before the server starts.
+        readiness.set_dependency("database", false).await;
+        let serving = Serving::spawn(|stop| async move {
+            stop.await;
+            Ok(())
+        });
+        let registry = Listing::default();
+        let instance = crate::discovery::Instance {
+            service: "users".into(),
+            id: "1".into(),
+            address: "127.0.0.1:7000".into(),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let drain = Drain {
+            delay: Duration::ZERO,
+            grace: Duration::from_secs(1),
+        };
+        let run = tokio::spawn({
+            let (readiness, registry) = (readiness.clone(), registry.clone());
+            async move {
+                serving
+                    .run(
+                        "127.0.0.1:7000".parse().unwrap(),
+                        &readiness,
+                        || Ok(Registration::start(registry, instance)),
+                        drain,
+                        async {
+                            let _ = stopped.await;
+                        },
+                    )
+                    .await
+            }
+        });
+        let listed = || registry.0.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(listed(), 0, "registered while NOT_SERVING");
+        readiness.set_dependency("database", true).await;
+        while listed() != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        readiness.set_dependency("database", false).await;
+        while listed() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        readiness.set_dependency("database", true).await;
+        while listed() != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(()).unwrap();
+        run.await.unwrap().expect("a clean stop");
+        assert_eq!(listed(), 0, "deregistered on shutdown");
     }
 }

@@ -44,7 +44,8 @@ pub struct Stack<'a> {
 }
 
 /// A connection to a service: bearer token, circuit breaker and retries over a channel (or
-/// a [`Balancer`] over several), handing out [`Calls`].
+/// a [`Balancer`] over several, where each instance has a breaker of its own instead),
+/// handing out [`Calls`].
 #[derive(Debug, Clone)]
 pub struct Connection {
     transport: Transport,
@@ -74,7 +75,19 @@ impl Connection {
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
     {
-        let breaker = Arc::new(Breaker::new(stack.breaker, target, stack.observers));
+        // Over a balancer each instance has its own breaker, so that one failing instance
+        // cannot open the circuit to the others; the connection's own stays closed.
+        let policy = match &balancer {
+            Some(balancer) => {
+                balancer.guard_instances(stack.breaker, stack.observers);
+                BreakerPolicy {
+                    failure_threshold: 0,
+                    ..BreakerPolicy::default()
+                }
+            }
+            None => stack.breaker,
+        };
+        let breaker = Arc::new(Breaker::new(policy, target, stack.observers));
         let retrying = Retry::new(inner, stack.retry, stack.methods);
         let guarded = CircuitBreaker::new(retrying, Arc::clone(&breaker));
         let transport = BearerToken::new(guarded, stack.token).context("invalid client token")?;
@@ -127,7 +140,8 @@ impl Connection {
         self.transport.clone()
     }
 
-    /// The state of this connection's circuit breaker.
+    /// The state of this connection's circuit breaker (always closed over a balancer, whose
+    /// instances have their own: see [`Connection::endpoints`]).
     pub fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
     }

@@ -6,9 +6,16 @@
 //! its connections report a load of 0, so its "p2c" is a random pick. An instance not picked
 //! for a second is picked (a probe), so a recovered or new instance gets calls again.
 //!
-//! An instance whose connection fails is ejected at once for a second, doubling up to 30
-//! seconds while it keeps failing; when an ejection ends, one call probes it, and no other
-//! goes to it until that one answers. The registry's list replaces the set as it changes.
+//! Each instance has its own circuit breaker, fed by the outcome of every call: the codes a
+//! server in trouble answers (UNAVAILABLE, INTERNAL, UNKNOWN, DEADLINE_EXCEEDED,
+//! RESOURCE_EXHAUSTED) and failed connections count against it, any other answer for it. A
+//! failed connection, or `failure_threshold` failures in a row, ejects the instance (its
+//! breaker opens) for a second, doubling up to 30 seconds while it keeps failing; when an
+//! ejection ends, one call probes it (half-open), and no other goes to it until that one
+//! answers. Between ejections, an instance whose recent success rate is under one half is
+//! passed over while a healthier one is there, as go-zero's p2c gates on success, except for
+//! its probe once a second. One failing instance so gets few calls and cannot open the circuit
+//! to the others. The registry's list replaces the set as it changes.
 
 use std::{
     future::Future,
@@ -24,11 +31,15 @@ use std::{
 
 use serde::Deserialize;
 use tokio::task::JoinHandle;
-use tonic::{body::Body, transport::Channel, Status};
+use tonic::{body::Body, transport::Channel, Code, Status};
 use tower::{Service, ServiceExt};
 
 use super::{Registry, Resolved};
-use crate::{random_fraction, BoxError};
+use crate::{
+    client::{BreakerPolicy, BreakerState, StateObserver},
+    middleware::{CodeObserver, PendingCode},
+    random_fraction, BoxError,
+};
 
 type HttpRequest = http::Request<Body>;
 type HttpResponse = http::Response<Body>;
@@ -42,6 +53,22 @@ const FIRST_EJECTION: Duration = Duration::from_secs(1);
 const LONGEST_EJECTION: Duration = Duration::from_secs(30);
 /// Latency assumed of the first instances, before any is measured.
 const INITIAL_LATENCY: Duration = Duration::from_millis(1);
+/// Weight of each call's outcome in an instance's success rate (a moving average).
+const OUTCOME_WEIGHT: f64 = 0.1;
+/// Below this success rate an instance is passed over while a healthier one is there.
+const SUCCESS_GATE: f64 = 0.5;
+
+/// Whether `code` is what a server in trouble answers: it counts against the instance.
+fn is_failure(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Internal
+            | Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+    )
+}
 
 /// How the client spreads calls over the instances (`discovery.balancer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -78,7 +105,9 @@ pub struct EndpointStats {
     pub in_flight: usize,
     /// Its peak-EWMA latency.
     pub latency: Duration,
-    /// Whether it is ejected after a connection failure.
+    /// Its recent success rate, from 0 to 1 (a moving average of its calls' outcomes).
+    pub success_rate: f64,
+    /// Whether it is ejected (its breaker open, or half-open while a probe is out).
     pub ejected: bool,
 }
 
@@ -108,6 +137,39 @@ struct Shared {
     next: AtomicUsize,
     connect: Box<Connect>,
     resolver: Mutex<Option<JoinHandle<()>>>,
+    breakers: Arc<Breakers>,
+}
+
+/// What every instance's breaker follows: when it opens, and who hears of its states.
+#[derive(Debug)]
+struct Breakers {
+    policy: RwLock<BreakerPolicy>,
+    observers: RwLock<&'static [StateObserver]>,
+}
+
+impl Breakers {
+    fn threshold(&self) -> u32 {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failure_threshold
+    }
+
+    /// Tells the observers the state `address`'s breaker entered.
+    fn export(&self, address: &str, state: BreakerState) {
+        if state != BreakerState::Closed {
+            tracing::warn!(%address, ?state, "instance circuit breaker");
+        } else {
+            tracing::info!(%address, ?state, "instance circuit breaker");
+        }
+        let observers = *self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for observe in observers {
+            observe(address, state);
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -135,8 +197,16 @@ struct MemberState {
     latency_ns: f64,
     measured: Instant,
     picked: Instant,
+    /// Moving average of the outcomes: 1 a success, 0 a failure.
+    success: f64,
+    /// Failures in a row.
+    failures: u32,
+    /// No call goes to the instance before this (its breaker is open).
     ejected_until: Option<Instant>,
+    /// Ejections in a row: each lasts twice the one before.
     ejections: u32,
+    /// A probe is out (half-open): no other call goes to the instance until it answers.
+    probing: bool,
 }
 
 impl Member {
@@ -152,8 +222,11 @@ impl Member {
                 measured: now,
                 // Never picked: probed as soon as it is drawn.
                 picked: now.checked_sub(PROBE_AFTER).unwrap_or(now),
+                success: 1.0,
+                failures: 0,
                 ejected_until: None,
                 ejections: 0,
+                probing: false,
             }),
         }
     }
@@ -163,7 +236,16 @@ impl Member {
     }
 
     fn ejected(&self, now: Instant) -> bool {
-        self.state().ejected_until.is_some_and(|until| until > now)
+        Self::is_ejected(&self.state(), now)
+    }
+
+    fn is_ejected(state: &MemberState, now: Instant) -> bool {
+        state.probing || state.ejected_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether its recent calls mostly succeeded.
+    fn healthy(&self) -> bool {
+        self.state().success >= SUCCESS_GATE
     }
 
     /// The latency, decayed towards 0 for the time since it was measured.
@@ -200,16 +282,66 @@ impl Member {
             current * weight + sample * (1.0 - weight)
         };
         state.measured = now;
-        state.ejected_until = None;
-        state.ejections = 0;
     }
 
-    /// The connection failed: no calls for a while, longer each time in a row.
-    fn eject(&self) {
+    /// A call ended with `code` (`Cancelled`: the caller gave up, which says nothing of the
+    /// instance). A failure ejects the instance when it was the probe, or when it is the
+    /// `threshold`th in a row (0: only failed connections eject); a success closes its
+    /// breaker. Returns the state its breaker entered, if it changed.
+    fn record(&self, code: Code, threshold: u32) -> Option<BreakerState> {
         let mut state = self.state();
-        let ejection = Self::next_ejection(&state);
+        if code == Code::Cancelled {
+            // A probe abandoned: the next pick probes again.
+            state.probing = false;
+            return None;
+        }
+        let failed = is_failure(code);
+        let outcome = if failed { 0.0 } else { 1.0 };
+        state.success = state.success * (1.0 - OUTCOME_WEIGHT) + outcome * OUTCOME_WEIGHT;
+        if !failed {
+            state.failures = 0;
+            let was_open = state.ejections > 0;
+            state.probing = false;
+            state.ejected_until = None;
+            state.ejections = 0;
+            return was_open.then_some(BreakerState::Closed);
+        }
+        state.failures = state.failures.saturating_add(1);
+        let now = Instant::now();
+        let probe_failed = state.probing;
+        let tripped =
+            threshold > 0 && state.failures >= threshold && !Self::is_ejected(&state, now);
+        if probe_failed || tripped {
+            Self::eject_locked(&mut state, now);
+            return Some(BreakerState::Open);
+        }
+        None
+    }
+
+    /// The connection failed: ejected at once (unless it already is).
+    fn connection_failed(&self) -> Option<BreakerState> {
+        let mut state = self.state();
+        let now = Instant::now();
+        state.success *= 1.0 - OUTCOME_WEIGHT;
+        state.failures = state.failures.saturating_add(1);
+        if state.probing || !Self::is_ejected(&state, now) {
+            Self::eject_locked(&mut state, now);
+            return Some(BreakerState::Open);
+        }
+        None
+    }
+
+    /// Ejects the instance: no calls for a while, longer each time in a row.
+    #[cfg(test)]
+    fn eject(&self) {
+        Self::eject_locked(&mut self.state(), Instant::now());
+    }
+
+    fn eject_locked(state: &mut MemberState, now: Instant) {
+        let ejection = Self::next_ejection(state);
         state.ejections = state.ejections.saturating_add(1);
-        state.ejected_until = Some(Instant::now() + ejection);
+        state.ejected_until = Some(now + ejection);
+        state.probing = false;
     }
 
     /// How long the next ejection in a row lasts.
@@ -234,8 +366,29 @@ impl Balancer {
                 next: AtomicUsize::new(0),
                 connect: Box::new(connect),
                 resolver: Mutex::new(None),
+                breakers: Arc::new(Breakers {
+                    policy: RwLock::new(BreakerPolicy::default()),
+                    observers: RwLock::new(&[]),
+                }),
             }),
         }
+    }
+
+    /// Gives every instance a circuit breaker following `policy` (`failure_threshold`
+    /// failures in a row open it; 0 leaves only failed connections to), whose states
+    /// `observers` hear of with the instance's address. Until called, the default policy
+    /// applies and nobody is told. A [`Connection`](crate::client::Connection) over this
+    /// balancer calls it with the client's `[client.circuit_breaker]`.
+    pub fn guard_instances(&self, policy: BreakerPolicy, observers: &'static [StateObserver]) {
+        let breakers = &self.shared.breakers;
+        *breakers
+            .policy
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = policy;
+        *breakers
+            .observers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = observers;
     }
 
     /// The service whose instances these are.
@@ -249,12 +402,17 @@ impl Balancer {
         self.shared
             .snapshot()
             .iter()
-            .map(|member| EndpointStats {
-                address: member.address.clone(),
-                calls: member.calls.load(Ordering::Relaxed),
-                in_flight: member.in_flight.load(Ordering::Relaxed),
-                latency: member.latency(),
-                ejected: member.ejected(now),
+            .map(|member| {
+                // One lock at a time: a guard in the literal would live to its end.
+                let success_rate = member.state().success;
+                EndpointStats {
+                    address: member.address.clone(),
+                    calls: member.calls.load(Ordering::Relaxed),
+                    in_flight: member.in_flight.load(Ordering::Relaxed),
+                    latency: member.latency(),
+                    success_rate,
+                    ejected: member.ejected(now),
+                }
             })
             .collect()
     }
@@ -352,15 +510,23 @@ impl Shared {
         *self.members.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
     }
 
-    /// The instance for the next call: among those not ejected (all of them if every one is).
+    /// The instance for the next call: among those not ejected (all of them if every one
+    /// is), the healthy ones and those due a probe if there are any.
     fn pick(&self) -> Option<Arc<Member>> {
         let members = self.snapshot();
         let now = Instant::now();
         let live: Vec<&Arc<Member>> = members.iter().filter(|m| !m.ejected(now)).collect();
-        let candidates: Vec<&Arc<Member>> = if live.is_empty() {
-            members.iter().collect()
-        } else {
+        let healthy: Vec<&Arc<Member>> = live
+            .iter()
+            .copied()
+            .filter(|m| m.healthy() || m.starved(now))
+            .collect();
+        let candidates: Vec<&Arc<Member>> = if !healthy.is_empty() {
+            healthy
+        } else if !live.is_empty() {
             live
+        } else {
+            members.iter().collect()
         };
         let count = candidates.len();
         let chosen = match (count, self.policy) {
@@ -387,12 +553,17 @@ impl Shared {
         };
         let mut state = chosen.state();
         state.picked = now;
-        if state.ejections > 0 {
-            // A probe of an instance whose connection failed: no other call goes to it until
-            // the probe answers (which ends the ejection) or fails (which doubles it).
-            state.ejected_until = Some(now + Member::next_ejection(&state));
+        let probe = state.ejections > 0 && !state.probing;
+        if probe {
+            // A probe of an ejected instance: no other call goes to it until the probe
+            // answers (which ends the ejection) or fails (which doubles it).
+            state.probing = true;
         }
         drop(state);
+        if probe {
+            self.breakers
+                .export(&chosen.address, BreakerState::HalfOpen);
+        }
         Some(Arc::clone(chosen))
     }
 }
@@ -403,6 +574,20 @@ fn random_below(bound: usize) -> usize {
 
 /// Counts a call in flight until dropped.
 struct InFlight(Arc<Member>);
+
+/// Feeds a call's status code to its instance's breaker.
+struct Outcome {
+    member: Arc<Member>,
+    breakers: Arc<Breakers>,
+}
+
+impl CodeObserver for Outcome {
+    fn observe(&mut self, code: Code) {
+        if let Some(state) = self.member.record(code, self.breakers.threshold()) {
+            self.breakers.export(&self.member.address, state);
+        }
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -431,20 +616,32 @@ impl Service<HttpRequest> for Balancer {
         member.calls.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(member);
         let mut channel = guard.0.channel.clone();
+        let breakers = Arc::clone(&self.shared.breakers);
         Box::pin(async move {
             let started = Instant::now();
             let outcome = match channel.ready().await {
                 Ok(ready) => ready.call(request).await,
                 Err(err) => Err(err),
             };
-            match &outcome {
-                Ok(_) => guard.0.observe(started.elapsed()),
+            match outcome {
+                Ok(response) => {
+                    guard.0.observe(started.elapsed());
+                    // The status is in the headers of a trailers-only answer, else in the
+                    // trailers: the breaker hears of it when they pass by.
+                    let outcome = Outcome {
+                        member: Arc::clone(&guard.0),
+                        breakers,
+                    };
+                    Ok(PendingCode::new(outcome, false).finish(response))
+                }
                 Err(err) => {
                     tracing::debug!(address = %guard.0.address, %err, "ejecting an instance");
-                    guard.0.eject();
+                    if let Some(state) = guard.0.connection_failed() {
+                        breakers.export(&guard.0.address, state);
+                    }
+                    Err(err.into())
                 }
             }
-            outcome.map_err(Into::into)
         })
     }
 }
@@ -518,7 +715,7 @@ mod tests {
             "one probe, then nothing until it answers: {picked:?}"
         );
         // The probe answered: the instance takes calls again.
-        members[0].observe(Duration::from_millis(1));
+        members[0].record(Code::Ok, 5);
         let picked: Vec<String> = (0..4)
             .map(|_| balancer.shared.pick().unwrap().address.clone())
             .collect();

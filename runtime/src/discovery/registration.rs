@@ -6,7 +6,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 
 use super::{Instance, Lease, Registry};
 
@@ -18,11 +21,15 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// While the registry cannot be reached the server serves on and the task retries forever
 /// with jittered backoff; when the registry has lost the registration (a restarted Redis, an
-/// expired etcd lease) it registers again under a new lease.
+/// expired etcd lease) it registers again under a new lease. While the server is not
+/// serving ([`Registration::set_serving`]: its database down, say) the instance is taken out
+/// of the registry, so that no client sends it calls it can only fail, and put back when it
+/// serves again.
 #[derive(Debug)]
 pub struct Registration {
     instance: Instance,
     stop: oneshot::Sender<()>,
+    serving: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -35,12 +42,24 @@ impl Registration {
             return None;
         }
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(keep_registered(registry, instance.clone(), stopped));
+        let (serving, serves) = watch::channel(true);
+        let task = tokio::spawn(keep_registered(registry, instance.clone(), serves, stopped));
         Some(Self {
             instance,
             stop,
+            serving,
             task,
         })
+    }
+
+    /// Whether the server is serving: when not, the instance leaves the registry until it
+    /// is again ([`Serving::run`](crate::server::Serving::run) follows the server's health).
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.send_if_modified(|current| {
+            let changed = *current != serving;
+            *current = serving;
+            changed
+        });
     }
 
     /// What is registered.
@@ -59,12 +78,31 @@ impl Registration {
 async fn keep_registered<R: Registry>(
     registry: R,
     instance: Instance,
+    mut serves: watch::Receiver<bool>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let heartbeat = registry.heartbeat();
     let mut lease: Option<Lease> = None;
     let mut failures = 0_u32;
     loop {
+        if !*serves.borrow_and_update() {
+            if let Some(current) = lease.take() {
+                tracing::warn!(
+                    service = %instance.service,
+                    "not serving: leaving the registry until serving again"
+                );
+                deregister(&registry, &instance, current).await;
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                changed = serves.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
         let step = async {
             if let Some(current) = lease {
                 if registry.keep_alive(&instance, current).await? {
@@ -109,12 +147,18 @@ async fn keep_registered<R: Registry>(
         tokio::select! {
             _ = &mut stop => break,
             () = tokio::time::sleep(wait) => {}
+            // Not serving any more: the top of the loop leaves the registry.
+            Ok(()) = serves.changed() => {}
         }
     }
-    let Some(current) = lease else {
-        return;
-    };
-    match tokio::time::timeout(DEREGISTER_TIMEOUT, registry.deregister(&instance, current)).await {
+    if let Some(current) = lease {
+        deregister(&registry, &instance, current).await;
+    }
+}
+
+/// Removes the registration, waiting up to [`DEREGISTER_TIMEOUT`] for the registry.
+async fn deregister<R: Registry>(registry: &R, instance: &Instance, current: Lease) {
+    match tokio::time::timeout(DEREGISTER_TIMEOUT, registry.deregister(instance, current)).await {
         Ok(Ok(())) => tracing::info!(service = %instance.service, "deregistered"),
         Ok(Err(err)) => tracing::warn!(error = %format!("{err:#}"), "cannot deregister"),
         Err(_) => tracing::warn!("cannot deregister: the registry did not answer"),
@@ -291,6 +335,84 @@ mod tests {
         async fn resolve(&self, _service: &str) -> anyhow::Result<Resolved> {
             Ok(Resolved::default())
         }
+    }
+
+    /// A registry that lists what is registered, as a set of leases.
+    #[derive(Default, Clone)]
+    struct Listing {
+        leases: Arc<std::sync::Mutex<Vec<Lease>>>,
+        registered: Arc<AtomicUsize>,
+    }
+
+    impl Listing {
+        fn listed(&self) -> usize {
+            self.leases.lock().unwrap().len()
+        }
+    }
+
+    impl Registry for Listing {
+        const REGISTERS: bool = true;
+
+        fn heartbeat(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+
+        async fn register(&self, _instance: &Instance) -> anyhow::Result<Lease> {
+            let lease = Lease(i64::try_from(
+                self.registered.fetch_add(1, Ordering::SeqCst),
+            )?);
+            self.leases.lock().unwrap().push(lease);
+            Ok(lease)
+        }
+
+        async fn keep_alive(&self, _instance: &Instance, lease: Lease) -> anyhow::Result<bool> {
+            Ok(self.leases.lock().unwrap().contains(&lease))
+        }
+
+        async fn deregister(&self, _instance: &Instance, lease: Lease) -> anyhow::Result<()> {
+            self.leases
+                .lock()
+                .unwrap()
+                .retain(|listed| *listed != lease);
+            Ok(())
+        }
+
+        async fn resolve(&self, _service: &str) -> anyhow::Result<Resolved> {
+            Ok(Resolved::default())
+        }
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("within 5 seconds");
+    }
+
+    #[tokio::test]
+    async fn an_instance_not_serving_leaves_the_registry_until_it_serves_again() {
+        let registry = Listing::default();
+        let instance = Instance {
+            service: "users".into(),
+            id: "1".into(),
+            address: "127.0.0.1:7000".into(),
+        };
+        let registration = Registration::start(registry.clone(), instance).unwrap();
+        until(|| registry.listed() == 1).await;
+        registration.set_serving(false);
+        until(|| registry.listed() == 0).await;
+        // No heartbeat puts it back while it does not serve.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(registry.listed(), 0);
+        assert_eq!(registry.registered.load(Ordering::SeqCst), 1);
+        registration.set_serving(true);
+        until(|| registry.listed() == 1).await;
+        assert_eq!(registry.registered.load(Ordering::SeqCst), 2);
+        registration.deregister().await;
+        assert_eq!(registry.listed(), 0);
     }
 
     #[tokio::test]
