@@ -79,7 +79,7 @@ fn connection(policy: Policy, addresses: &[SocketAddr]) -> Connection {
         keepalive_interval: Duration::from_secs(30),
         keepalive_timeout: Duration::from_secs(10),
     };
-    let balancer = Balancer::new("health", policy, move |address| {
+    let balancer = Balancer::new("health", policy, "http", move |address| {
         Ok(dial.endpoint(address)?.connect_lazy())
     });
     let addresses: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
@@ -150,4 +150,60 @@ async fn an_instance_answering_unavailable_cannot_open_the_circuit_to_the_other(
     assert!(bad_calls < 50, "the failing instance got {bad_calls} calls");
     // A retry may still land on the failing instance before its first ejection.
     assert!(succeeded >= 990, "only {succeeded} of 1000 succeeded");
+}
+
+/// A registry entry forged to turn TLS off (`http://` in front of a plaintext server's
+/// address) gets no call and no token from a client that speaks TLS: the scheme is the
+/// client's. The same entry reaches the server from a plaintext client, so the server works.
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_forged_http_entry_gets_no_call_and_no_token_from_a_tls_client() {
+    use microframework_runtime::{testing::Scripted, tls::ClientTls};
+
+    let scripted = Scripted::new([]);
+    let plaintext = serve(scripted.clone()).await;
+    let forged = format!("http://{plaintext}");
+    for scheme in ["https", "http"] {
+        let dial = Dial {
+            connect_timeout: Duration::from_secs(1),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+        };
+        let balancer = Balancer::new("health", Policy::RoundRobin, scheme, move |uri| {
+            let builder = dial.endpoint(uri)?;
+            let builder =
+                microframework_runtime::tls::configure_client(builder, uri, &ClientTls::default())?;
+            Ok(builder.connect_lazy())
+        });
+        balancer.update(std::slice::from_ref(&forged));
+        let stack = Stack {
+            token: "secret-token",
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+            observers: &[],
+            methods: METHODS,
+            deadline: Duration::from_secs(2),
+            gzip: false,
+        };
+        let connection =
+            Connection::new(balancer.clone(), "health", Some(balancer), stack).unwrap();
+        let outcome = health_status(connection.transport(), "").await;
+        match scheme {
+            "https" => {
+                assert!(
+                    outcome.is_err(),
+                    "a TLS client reached a plaintext server: {outcome:?}"
+                );
+                assert_eq!(
+                    scripted.calls(),
+                    0,
+                    "the forged entry got a call (and the token)"
+                );
+            }
+            _ => {
+                assert!(outcome.is_ok(), "{outcome:?}");
+                assert_eq!(scripted.calls(), 1);
+            }
+        }
+    }
 }

@@ -189,16 +189,19 @@ impl Dial {
 /// A balancer over the instances of `service` that `registry` lists, following them until
 /// it is dropped: the first answer is waited for up to `wait` (an unreachable registry
 /// leaves it empty and logs why), then the registry is asked again at least every
-/// `refresh`. `connect` makes each instance's channel.
+/// `refresh`. Each instance is reached at `scheme://host:port`, the scheme being the
+/// client's (`https` when it speaks TLS), whatever the registry's entry says; `connect`
+/// makes its channel from that URI.
 pub async fn discover<R: Registry>(
     registry: R,
     service: &str,
     policy: Policy,
+    scheme: &'static str,
     refresh: Duration,
     wait: Duration,
     connect: impl Fn(&str) -> anyhow::Result<Channel> + Send + Sync + 'static,
 ) -> Balancer {
-    let balancer = Balancer::new(service, policy, connect);
+    let balancer = Balancer::new(service, policy, scheme, connect);
     let first = match tokio::time::timeout(wait, registry.resolve(service)).await {
         Ok(Ok(resolved)) => resolved,
         Ok(Err(err)) => {

@@ -57,6 +57,40 @@ const INITIAL_LATENCY: Duration = Duration::from_millis(1);
 const OUTCOME_WEIGHT: f64 = 0.1;
 /// Below this success rate an instance is passed over while a healthier one is there.
 const SUCCESS_GATE: f64 = 0.5;
+/// Most instances a balancer keeps; a longer list is cut (and said so in the log).
+pub const MAX_INSTANCES: usize = 1024;
+/// Longest registry entry taken: a 253-character host name, a colon and a port.
+const MAX_ENTRY: usize = 261;
+
+/// The `host:port` of a registry entry, or `None` when it is anything else (a path, user
+/// information, a query, a bad port). The registry is not trusted to say how to reach an
+/// instance: an `http://` or `https://` in front (what earlier versions registered) is
+/// dropped, and the client's own configuration chooses the scheme.
+pub fn host_port(entry: &str) -> Option<&str> {
+    let rest = entry
+        .strip_prefix("http://")
+        .or_else(|| entry.strip_prefix("https://"))
+        .unwrap_or(entry);
+    if rest.is_empty() || rest.len() > MAX_ENTRY {
+        return None;
+    }
+    let (host, port) = rest.rsplit_once(':')?;
+    let port_ok = !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|port| port > 0);
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && !host.starts_with(['.', '-'])
+        }
+    };
+    (port_ok && host_ok).then_some(rest)
+}
 
 /// Whether `code` is what a server in trouble answers: it counts against the instance.
 fn is_failure(code: Code) -> bool {
@@ -133,6 +167,7 @@ impl std::fmt::Debug for Balancer {
 struct Shared {
     service: String,
     policy: Policy,
+    scheme: &'static str,
     members: RwLock<Arc<Vec<Arc<Member>>>>,
     next: AtomicUsize,
     connect: Box<Connect>,
@@ -352,16 +387,20 @@ impl Member {
 }
 
 impl Balancer {
-    /// A balancer over no instances yet; `connect` makes the channel of each new one.
+    /// A balancer over no instances yet, reaching them with `scheme` (`http`, or `https`
+    /// for a client that speaks TLS: the client's choice, never the registry's); `connect`
+    /// makes the channel of each new one from its URI (`scheme://host:port`).
     pub fn new(
         service: &str,
         policy: Policy,
+        scheme: &'static str,
         connect: impl Fn(&str) -> anyhow::Result<Channel> + Send + Sync + 'static,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 service: service.to_owned(),
                 policy,
+                scheme,
                 members: RwLock::new(Arc::new(Vec::new())),
                 next: AtomicUsize::new(0),
                 connect: Box::new(connect),
@@ -417,8 +456,10 @@ impl Balancer {
             .collect()
     }
 
-    /// Makes `addresses` the instances: new ones are added, missing ones stop receiving
-    /// calls at once (calls in flight finish), the others keep their connection and load.
+    /// Makes `addresses` (registry entries: `host:port`) the instances: new ones are added,
+    /// missing ones stop receiving calls at once (calls in flight finish), the others keep
+    /// their connection and load. Entries that are not `host:port` are skipped, and at most
+    /// [`MAX_INSTANCES`] are kept, each said in the log.
     pub fn update(&self, addresses: &[String]) {
         self.shared.update(addresses);
     }
@@ -474,7 +515,25 @@ impl Shared {
         Arc::clone(&self.members.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn update(&self, addresses: &[String]) {
+    fn update(&self, entries: &[String]) {
+        let mut addresses: Vec<String> = Vec::with_capacity(entries.len().min(MAX_INSTANCES));
+        for entry in entries {
+            let Some(host_port) = host_port(entry) else {
+                let shown: String = entry.chars().take(80).collect();
+                tracing::warn!(service = %self.service, entry = %shown.escape_debug(), "skipping a registry entry that is not host:port");
+                continue;
+            };
+            let uri = format!("{}://{host_port}", self.scheme);
+            if addresses.contains(&uri) {
+                continue;
+            }
+            if addresses.len() == MAX_INSTANCES {
+                tracing::warn!(service = %self.service, listed = entries.len(), kept = MAX_INSTANCES, "too many instances listed: keeping the first");
+                break;
+            }
+            addresses.push(uri);
+        }
+        let addresses = &addresses[..];
         let current = self.snapshot();
         let seed = current
             .iter()
@@ -651,7 +710,7 @@ mod tests {
     use super::*;
 
     fn balancer(policy: Policy) -> Balancer {
-        Balancer::new("test", policy, |address| {
+        Balancer::new("test", policy, "http", |address| {
             Ok(tonic::transport::Endpoint::from_shared(address.to_owned())?.connect_lazy())
         })
     }
@@ -751,6 +810,62 @@ mod tests {
             .unwrap_err();
         let status = err.downcast_ref::<Status>().expect("a status");
         assert_eq!(status.code(), tonic::Code::Unavailable);
+    }
+
+    #[test]
+    fn only_host_port_entries_are_taken_whatever_scheme_they_carry() {
+        for (entry, taken) in [
+            ("10.0.0.1:50051", Some("10.0.0.1:50051")),
+            ("users.internal:443", Some("users.internal:443")),
+            ("http://10.0.0.1:50051", Some("10.0.0.1:50051")),
+            (
+                "https://users-1.internal:8443",
+                Some("users-1.internal:8443"),
+            ),
+            ("[::1]:50051", Some("[::1]:50051")),
+            ("evil.example:80/path", None),
+            ("user:password@evil.example:80", None),
+            ("evil.example:80?x", None),
+            ("ftp://evil.example:21", None),
+            ("evil.example", None),
+            ("evil.example:0", None),
+            ("evil.example:65536", None),
+            ("evil.example:+80", None),
+            ("::1:50051", None),
+            ("-evil:80", None),
+            ("", None),
+        ] {
+            assert_eq!(host_port(entry), taken, "{entry}");
+        }
+        let long = format!("{}.example:80", "a".repeat(300));
+        assert_eq!(host_port(&long), None);
+    }
+
+    #[tokio::test]
+    async fn the_scheme_is_the_clients_and_bad_entries_are_skipped() {
+        let balancer = Balancer::new("test", Policy::RoundRobin, "https", |address| {
+            Ok(tonic::transport::Endpoint::from_shared(address.to_owned())?.connect_lazy())
+        });
+        let entries: Vec<String> = [
+            "http://127.0.0.1:1",
+            "127.0.0.1:2",
+            "127.0.0.1:3/x",
+            "127.0.0.1:2",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        balancer.update(&entries);
+        let listed: Vec<String> = balancer
+            .endpoints()
+            .into_iter()
+            .map(|e| e.address)
+            .collect();
+        assert_eq!(listed, ["https://127.0.0.1:1", "https://127.0.0.1:2"]);
+        let many: Vec<String> = (1..=MAX_INSTANCES + 10)
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        balancer.update(&many);
+        assert_eq!(balancer.endpoints().len(), MAX_INSTANCES);
     }
 
     #[test]
