@@ -614,3 +614,62 @@ fn check_systemd_unit(project: &Path, name: &str, work: &Path, tally: &mut Tally
         count.notes.push(format!("{name}: exposure {level}"));
     }
 }
+
+/// The autoscalers of a PostgreSQL project stop before the replicas' pools exceed
+/// PostgreSQL's default `max_connections` (100, less some for superusers, migrations and
+/// people): read from the files as rendered, so an edited default or template shows.
+#[test]
+fn the_autoscalers_stop_before_the_pools_exceed_postgresqls_connections() {
+    use microframework::{
+        commands::pipeline::render_new_project,
+        model::features::{DatabaseKind, Features},
+        plan::templates::Templates,
+    };
+
+    let features = Features {
+        database: DatabaseKind::Postgres,
+        ..Features::default()
+    };
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
+    let file = |path: &str| {
+        files
+            .iter()
+            .find(|file| file.path == path)
+            .unwrap_or_else(|| panic!("{path} is rendered"))
+            .contents
+            .clone()
+    };
+    let config: toml::Table = toml::from_str(&file("config/default.toml")).expect("TOML");
+    let pool = config["database"]["pool_size"]
+        .as_integer()
+        .expect("pool_size");
+    let number_after = |text: &str, key: &str| -> i64 {
+        let at = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
+        let digits: String = text[at..]
+            .trim_start_matches([':', ' ', '\n'])
+            .trim_start_matches("value:")
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a number")
+    };
+    let base = number_after(&file("deploy/k8s/base/hpa.yaml"), "maxReplicas");
+    let prod = number_after(
+        &file("deploy/k8s/overlays/prod/kustomization.yaml"),
+        "path: /spec/maxReplicas\n        ",
+    );
+    for (overlay, replicas) in [("base", base), ("prod", prod)] {
+        let connections = replicas * (pool + 1);
+        eprintln!("{overlay}: {replicas} replicas x ({pool} + 1) connections = {connections}");
+        assert!(
+            connections <= 90,
+            "{overlay}: {replicas} replicas x ({pool} + 1) connections exceed PostgreSQL's 100"
+        );
+        assert!(
+            replicas >= 3,
+            "{overlay}: room for the prod overlay's 3 replicas"
+        );
+    }
+}

@@ -64,6 +64,21 @@ const ETCD_IMAGE: &str = "quay.io/coreos/etcd:v3.5.17";
 const PROMETHEUS_IMAGE: &str = "prom/prometheus:v3.0.1";
 const POSTGRES_IMAGE: &str = "postgres:17.2-alpine";
 
+/// Most replicas the base autoscaler and the prod overlay's allow, before the database's
+/// connections are counted.
+const BASE_MAX_REPLICAS: u32 = 10;
+const PROD_MAX_REPLICAS: u32 = 20;
+/// The prod overlay's fewest replicas.
+pub const PROD_MIN_REPLICAS: u32 = 3;
+/// Connections every replica of a PostgreSQL project may hold: its pool, plus one for the
+/// migrating init container or an operator's session.
+fn connections_per_replica(pool_size: u32) -> u32 {
+    pool_size + 1
+}
+/// PostgreSQL's default `max_connections` (100), less its 3 reserved for superusers and
+/// some room for migrations, backups and people.
+pub const DATABASE_CONNECTION_BUDGET: u32 = 90;
+
 /// The deployment files' view of the project.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployment {
@@ -94,6 +109,10 @@ pub struct Deployment {
     pub tls: bool,
     /// The database compose runs beside the service, when the project keeps its records in one.
     pub database: Option<DatabaseService>,
+    /// Most replicas of the base autoscaler.
+    pub max_replicas: u32,
+    /// Most replicas of the prod overlay's autoscaler.
+    pub prod_max_replicas: u32,
     /// The SQLite file, when the project keeps its records in one: on a volume of its own,
     /// which one instance at a time can use.
     pub sqlite: Option<SqliteFile>,
@@ -204,7 +223,18 @@ impl Deployment {
                 })
             }
         };
+        // With PostgreSQL, every replica's pool counts against the server's connections: the
+        // autoscalers stop where the pools would exceed them.
+        let fitting = match features.database {
+            DatabaseKind::Postgres => {
+                let pool = default_of("database.pool_size").parse().unwrap_or(10);
+                DATABASE_CONNECTION_BUDGET / connections_per_replica(pool)
+            }
+            DatabaseKind::Memory | DatabaseKind::Sqlite => u32::MAX,
+        };
         Self {
+            max_replicas: BASE_MAX_REPLICAS.min(fitting),
+            prod_max_replicas: PROD_MAX_REPLICAS.min(fitting),
             builder_image: BUILDER_IMAGE,
             cargo_chef_version: CARGO_CHEF_VERSION,
             runtime_image: RUNTIME_IMAGE,
@@ -322,6 +352,23 @@ mod tests {
                 );
             }
             assert_eq!(deployment.grpc_port, "50051");
+            if features.database == DatabaseKind::Postgres {
+                let pool: u32 = sections
+                    .iter()
+                    .flat_map(|section| &section.settings)
+                    .find(|setting| setting.path == "database.pool_size")
+                    .map(|setting| setting.toml_default.parse().unwrap())
+                    .unwrap();
+                let most = deployment.max_replicas.max(deployment.prod_max_replicas);
+                assert!(
+                    most * connections_per_replica(pool) <= DATABASE_CONNECTION_BUDGET,
+                    "{most} replicas x {pool} connections exceed PostgreSQL's default max_connections"
+                );
+                assert!(deployment.prod_max_replicas >= PROD_MIN_REPLICAS);
+            } else {
+                assert_eq!(deployment.max_replicas, BASE_MAX_REPLICAS);
+                assert_eq!(deployment.prod_max_replicas, PROD_MAX_REPLICAS);
+            }
             assert_eq!(
                 deployment.metrics_port.is_some(),
                 features.monitoring.is_chosen()
