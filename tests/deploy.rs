@@ -673,3 +673,40 @@ fn the_autoscalers_stop_before_the_pools_exceed_postgresqls_connections() {
         );
     }
 }
+
+/// Compose publishes the gRPC port, and nothing else, beyond this machine: `/metrics` and
+/// Prometheus need no token, so they listen on 127.0.0.1 only.
+#[test]
+fn compose_publishes_only_the_grpc_port_beyond_this_machine() {
+    use microframework::{
+        commands::pipeline::render_new_project, model::features::Features,
+        plan::templates::Templates,
+    };
+
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) =
+        render_new_project("user-service", &Features::default(), &templates).expect("renders");
+    let compose = &files
+        .iter()
+        .find(|file| file.path == "docker-compose.yml")
+        .expect("a compose file")
+        .contents;
+    let published: Vec<&str> = compose
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("- \"") && line.ends_with('"') && line.contains(':'))
+        .map(|line| line.trim_start_matches("- \"").trim_end_matches('"'))
+        .filter(|mapping| mapping.split(':').all(|part| !part.is_empty()))
+        .collect();
+    assert!(published.contains(&"50051:50051"), "{published:?}");
+    for mapping in &published {
+        assert!(
+            *mapping == "50051:50051" || mapping.starts_with("127.0.0.1:"),
+            "{mapping} is published on every interface"
+        );
+    }
+    assert!(
+        published.len() >= 3,
+        "gRPC, metrics and Prometheus: {published:?}"
+    );
+}
