@@ -223,3 +223,46 @@ async fn etcd_leases_are_listed_watched_renewed_and_revoked() {
     let renewed = registry.keep_alive(&second, second_lease).await;
     assert!(!renewed.expect("an answer"), "a revoked lease is unknown");
 }
+
+/// Whatever is written under a service's keys, a read returns at most `MAX_INSTANCES`
+/// entries, and of Redis values no more than an address can be.
+#[tokio::test]
+async fn registry_reads_are_bounded_in_count_and_size() {
+    use microframework_runtime::discovery::MAX_INSTANCES;
+
+    let listed_count = MAX_INSTANCES + 76;
+    if installed("redis-server", "redis-server") {
+        let server = start("redis-server", REDIS, None);
+        let mut config = settings(60_000);
+        config.redis_url = format!("redis://127.0.0.1:{}", server.port);
+        let registry = RedisRegistry::new(&config).expect("a registry");
+        let mut huge = instance("huge", 1);
+        huge.address = "h".repeat(1 << 20);
+        registry.register(&huge).await.expect("registered");
+        for n in 0..listed_count {
+            registry
+                .register(&instance(&format!("i{n}"), u16::try_from(n + 1).unwrap()))
+                .await
+                .expect("registered");
+        }
+        let addresses = listed(&registry).await;
+        assert!(!addresses.is_empty());
+        assert!(addresses.len() <= MAX_INSTANCES, "{}", addresses.len());
+        let longest = addresses.iter().map(String::len).max().unwrap();
+        assert!(longest <= 512, "a value of {longest} bytes was read");
+    }
+    if installed("etcd", "etcd-server") {
+        let server = start("etcd", ETCD, None);
+        let mut config = settings(60_000);
+        config.etcd_endpoints = format!("http://127.0.0.1:{}", server.port);
+        let registry = EtcdRegistry::new(&config).expect("a registry");
+        for n in 0..listed_count {
+            registry
+                .register(&instance(&format!("i{n}"), u16::try_from(n + 1).unwrap()))
+                .await
+                .expect("registered");
+        }
+        let count = listed(&registry).await.len();
+        assert_eq!(count, MAX_INSTANCES, "{count} entries read");
+    }
+}

@@ -18,6 +18,7 @@
 //! to the others. The registry's list replaces the set as it changes.
 
 use std::{
+    collections::{HashMap, HashSet},
     future::Future,
     pin::Pin,
     str::FromStr,
@@ -517,6 +518,7 @@ impl Shared {
 
     fn update(&self, entries: &[String]) {
         let mut addresses: Vec<String> = Vec::with_capacity(entries.len().min(MAX_INSTANCES));
+        let mut seen: HashSet<&str> = HashSet::new();
         for entry in entries {
             let Some(host_port) = host_port(entry) else {
                 let shown: String = entry.chars().take(80).collect();
@@ -524,7 +526,7 @@ impl Shared {
                 continue;
             };
             let uri = format!("{}://{host_port}", self.scheme);
-            if addresses.contains(&uri) {
+            if !seen.insert(host_port) {
                 continue;
             }
             if addresses.len() == MAX_INSTANCES {
@@ -540,9 +542,14 @@ impl Shared {
             .map(|member| member.latency())
             .min()
             .unwrap_or(INITIAL_LATENCY);
+        // Keyed by address: an update is linear in the instances listed.
+        let known: HashMap<&str, &Arc<Member>> = current
+            .iter()
+            .map(|member| (member.address.as_str(), member))
+            .collect();
         let mut next = Vec::with_capacity(addresses.len());
         for address in addresses {
-            if let Some(member) = current.iter().find(|m| &m.address == address) {
+            if let Some(member) = known.get(address.as_str()) {
                 next.push(Arc::clone(member));
                 continue;
             }
@@ -553,15 +560,16 @@ impl Shared {
                 }
             }
         }
+        let kept: HashSet<&str> = next.iter().map(|m| m.address.as_str()).collect();
         let added: Vec<&str> = next
             .iter()
-            .filter(|m| !current.iter().any(|c| c.address == m.address))
             .map(|m| m.address.as_str())
+            .filter(|address| !known.contains_key(address))
             .collect();
         let removed: Vec<&str> = current
             .iter()
-            .filter(|c| !next.iter().any(|m| m.address == c.address))
             .map(|m| m.address.as_str())
+            .filter(|address| !kept.contains(address))
             .collect();
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(service = %self.service, ?added, ?removed, "instances changed");

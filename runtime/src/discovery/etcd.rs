@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{lease_timing, DiscoveryConfig, Instance, Lease, Registry, Resolved};
+use super::{lease_timing, DiscoveryConfig, Instance, Lease, Registry, Resolved, MAX_INSTANCES};
 
 /// The part of etcd's API discovery uses (`proto/etcd.proto`, compiled by `build.rs`).
 #[allow(clippy::all, missing_docs, unreachable_pub)]
@@ -164,7 +164,9 @@ impl Registry for EtcdRegistry {
             KvClient::new(self.channel.clone()).range(pb::RangeRequest {
                 range_end: range_end(&key),
                 key,
-                limit: 0,
+                // At most MAX_INSTANCES entries; the reply is also bounded by the client's
+                // 4 MiB message limit, whatever the values hold.
+                limit: MAX_INSTANCES as i64,
                 revision: 0,
             }),
         )

@@ -13,10 +13,12 @@ use anyhow::Context;
 use redis::{aio::MultiplexedConnection, AsyncConnectionConfig};
 use tokio::sync::Mutex;
 
-use super::{lease_timing, DiscoveryConfig, Instance, Lease, Registry, Resolved};
+use super::{lease_timing, DiscoveryConfig, Instance, Lease, Registry, Resolved, MAX_INSTANCES};
 
 /// Longest wait for Redis to connect or answer.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most of a registered value read: more than any `host:port` needs.
+const MAX_VALUE_BYTES: usize = 512;
 
 /// A Redis server holding the registrations.
 #[derive(Clone)]
@@ -158,23 +160,35 @@ impl Registry for RedisRegistry {
 
     async fn resolve(&self, service: &str) -> anyhow::Result<Resolved> {
         let mut connection = self.connection().await?;
+        // At most MAX_INSTANCES ids, and of each value no more than an address can be:
+        // whatever else is written under these keys cannot grow the client's memory.
         let ids = redis::cmd("ZRANGE")
             .arg(self.index(service))
             .arg(0)
-            .arg(-1)
+            .arg(MAX_INSTANCES - 1)
             .query_async::<Vec<String>>(&mut connection)
             .await;
         let ids = self.forget(ids).await?;
         if ids.is_empty() {
             return Ok(Resolved::default());
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.key(service, id)).collect();
-        let found = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async::<Vec<Option<String>>>(&mut connection)
-            .await;
-        // An id whose key has expired is an instance gone without deregistering.
-        let mut addresses: Vec<String> = self.forget(found).await?.into_iter().flatten().collect();
+        let mut reads = redis::pipe();
+        for id in &ids {
+            reads
+                .cmd("GETRANGE")
+                .arg(self.key(service, id))
+                .arg(0)
+                .arg(MAX_VALUE_BYTES - 1);
+        }
+        let found = reads.query_async::<Vec<String>>(&mut connection).await;
+        // An id whose key has expired (read as empty) is an instance gone without
+        // deregistering.
+        let mut addresses: Vec<String> = self
+            .forget(found)
+            .await?
+            .into_iter()
+            .filter(|value| !value.is_empty())
+            .collect();
         addresses.sort();
         addresses.dedup();
         Ok(Resolved {
