@@ -284,7 +284,8 @@ pub enum StoreError {
         /// The most records it may hold.
         max_records: usize,
     },
-    /// The backing storage cannot be reached now; the call may be retried.
+    /// The backing storage cannot be reached now; the call may be retried. The details
+    /// (the driver's text) are logged, not returned.
     Unavailable(String),
     /// The backing storage refused the operation for a reason the caller cannot fix (a
     /// schema out of date, say); the details are logged, not returned.
@@ -316,7 +317,10 @@ impl From<StoreError> for tonic::Status {
             StoreError::NotFound { .. } => Self::not_found(err.to_string()),
             StoreError::AlreadyExists { .. } => Self::already_exists(err.to_string()),
             StoreError::Full { .. } => Self::resource_exhausted(err.to_string()),
-            StoreError::Unavailable(_) => Self::unavailable(err.to_string()),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%err, "storage unavailable");
+                Self::unavailable("storage unavailable: try again later")
+            }
             StoreError::Internal(_) => {
                 tracing::error!(%err, "storage failed");
                 Self::internal("storage error")
@@ -400,8 +404,10 @@ mod tests {
         assert!(!internal.message().contains("secret"));
         let gone: tonic::Status = StoreError::NotFound { id: "7".into() }.into();
         assert_eq!(gone.code(), tonic::Code::NotFound);
-        let down: tonic::Status = StoreError::Unavailable("db".into()).into();
+        let down: tonic::Status =
+            StoreError::Unavailable("pool timed out at 10.0.0.7:5432".into()).into();
         assert_eq!(down.code(), tonic::Code::Unavailable);
+        assert!(!down.message().contains("10.0.0.7"), "{}", down.message());
     }
 
     #[test]
