@@ -73,27 +73,35 @@ async fn healthy() -> SocketAddr {
     .await
 }
 
-fn connection(policy: Policy, addresses: &[SocketAddr]) -> Connection {
-    let dial = Dial {
+fn dial() -> Dial {
+    Dial {
         connect_timeout: Duration::from_secs(1),
         keepalive_interval: Duration::from_secs(30),
         keepalive_timeout: Duration::from_secs(10),
-    };
-    let balancer = Balancer::new("health", policy, "http", move |address| {
-        Ok(dial.endpoint(address)?.connect_lazy())
-    });
-    let addresses: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
-    balancer.update(&addresses);
-    let stack = Stack {
-        token: "",
+    }
+}
+
+/// A client's middleware over the balancer: default retries and breaker, a 2 s deadline.
+fn stack(token: &str) -> Stack<'_> {
+    Stack {
+        token,
         retry: RetryPolicy::default(),
         breaker: BreakerPolicy::default(),
         observers: &[],
         methods: METHODS,
         deadline: Duration::from_secs(2),
         gzip: false,
-    };
-    Connection::new(balancer.clone(), "health", Some(balancer), stack).unwrap()
+    }
+}
+
+fn connection(policy: Policy, addresses: &[SocketAddr]) -> Connection {
+    let dial = dial();
+    let balancer = Balancer::new("health", policy, "http", move |address| {
+        Ok(dial.endpoint(address)?.connect_lazy())
+    });
+    let addresses: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
+    balancer.update(&addresses);
+    Connection::new(balancer.clone(), "health", Some(balancer), stack("")).unwrap()
 }
 
 /// Sends 1,000 calls, 4 at a time; returns how many succeeded and the failing instance's
@@ -164,11 +172,7 @@ async fn a_forged_http_entry_gets_no_call_and_no_token_from_a_tls_client() {
     let plaintext = serve(scripted.clone()).await;
     let forged = format!("http://{plaintext}");
     for scheme in ["https", "http"] {
-        let dial = Dial {
-            connect_timeout: Duration::from_secs(1),
-            keepalive_interval: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
-        };
+        let dial = dial();
         let balancer = Balancer::new("health", Policy::RoundRobin, scheme, move |uri| {
             let builder = dial.endpoint(uri)?;
             let builder =
@@ -176,17 +180,13 @@ async fn a_forged_http_entry_gets_no_call_and_no_token_from_a_tls_client() {
             Ok(builder.connect_lazy())
         });
         balancer.update(std::slice::from_ref(&forged));
-        let stack = Stack {
-            token: "secret-token",
-            retry: RetryPolicy::default(),
-            breaker: BreakerPolicy::default(),
-            observers: &[],
-            methods: METHODS,
-            deadline: Duration::from_secs(2),
-            gzip: false,
-        };
-        let connection =
-            Connection::new(balancer.clone(), "health", Some(balancer), stack).unwrap();
+        let connection = Connection::new(
+            balancer.clone(),
+            "health",
+            Some(balancer),
+            stack("secret-token"),
+        )
+        .unwrap();
         let outcome = health_status(connection.transport(), "").await;
         match scheme {
             "https" => {

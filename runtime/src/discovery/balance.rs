@@ -354,19 +354,6 @@ impl Member {
         None
     }
 
-    /// The connection failed: ejected at once (unless it already is).
-    fn connection_failed(&self) -> Option<BreakerState> {
-        let mut state = self.state();
-        let now = Instant::now();
-        state.success *= 1.0 - OUTCOME_WEIGHT;
-        state.failures = state.failures.saturating_add(1);
-        if state.probing || !Self::is_ejected(&state, now) {
-            Self::eject_locked(&mut state, now);
-            return Some(BreakerState::Open);
-        }
-        None
-    }
-
     /// Ejects the instance: no calls for a while, longer each time in a row.
     #[cfg(test)]
     fn eject(&self) {
@@ -703,7 +690,8 @@ impl Service<HttpRequest> for Balancer {
                 }
                 Err(err) => {
                     tracing::debug!(address = %guard.0.address, %err, "ejecting an instance");
-                    if let Some(state) = guard.0.connection_failed() {
+                    // A failed connection is a failure that ejects at once.
+                    if let Some(state) = guard.0.record(Code::Unavailable, 1) {
                         breakers.export(&guard.0.address, state);
                     }
                     Err(err.into())
