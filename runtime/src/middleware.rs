@@ -18,21 +18,31 @@ use tonic::{body::Body, Code, Status};
 use tower::{Layer, Service};
 
 use crate::methods::{MethodKind, Methods};
+use crate::store::Streams;
 
 /// Records each call's status code in its span and answers INTERNAL for a panicking handler.
 ///
 /// The span is the one the server opens per request (tonic's `trace_fn`), with an empty
 /// `grpc.code` field to fill in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallGuard {
     methods: Methods,
+    streams: Option<Streams>,
 }
 
 impl CallGuard {
     /// A guard for a server answering `methods` (unary ones complete when their handler
     /// answers).
     pub fn new(methods: Methods) -> Self {
-        Self { methods }
+        let streams = None;
+        Self { methods, streams }
+    }
+
+    /// Hands `streams` to every call whose answer streams, where the handler finds them
+    /// ([`Streams::of`]): the limits of the server's record streams.
+    pub fn with_streams(mut self, streams: Streams) -> Self {
+        self.streams = Some(streams);
+        self
     }
 }
 
@@ -43,6 +53,7 @@ impl<S> Layer<S> for CallGuard {
         Guarded {
             inner,
             methods: self.methods,
+            streams: self.streams.clone(),
         }
     }
 }
@@ -52,6 +63,7 @@ impl<S> Layer<S> for CallGuard {
 pub struct Guarded<S> {
     inner: S,
     methods: Methods,
+    streams: Option<Streams>,
 }
 
 impl<S> Service<http::Request<Body>> for Guarded<S>
@@ -66,13 +78,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let kind = self.methods.kind(request.uri().path());
         let status = PendingCode::new(
             SpanStatus {
                 span: tracing::Span::none(),
             },
-            self.methods.kind(request.uri().path()) == Some(MethodKind::Unary),
+            kind == Some(MethodKind::Unary),
         );
+        if let (Some(streams), Some(MethodKind::ServerStream | MethodKind::BidiStream)) =
+            (&self.streams, kind)
+        {
+            request.extensions_mut().insert(streams.clone());
+        }
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
             Ok(call) => GuardedFuture {
                 call: Some(call),

@@ -6,6 +6,9 @@
 pub mod memory;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
+pub mod streams;
+
+pub use streams::{stream_records, RecordStream, Streams};
 
 use std::future::Future;
 
@@ -151,18 +154,33 @@ impl<T> Batch<T> {
 /// The most records an in-memory store holds unless told otherwise.
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 
-/// Settings of the in-memory stores (`[store]`).
+/// Settings of the stores (`[store]`): the in-memory stores' size, and the limits of the
+/// record streams every store sends ([`Streams`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// Most records each resource keeps; creating more answers RESOURCE_EXHAUSTED.
     pub max_records: usize,
+    /// Most record streams open at once; more answer RESOURCE_EXHAUSTED. 0: no limit.
+    pub max_streams: usize,
+    /// Most record streams one caller (a JWT subject) has open at once. 0: no limit.
+    pub max_streams_per_caller: usize,
+    /// Seconds a stream waits for its client to take a record before it is cut off with
+    /// DEADLINE_EXCEEDED. 0: no limit.
+    pub stream_idle_secs: u64,
+    /// Seconds a stream may run before it is cut off with DEADLINE_EXCEEDED. 0: no limit.
+    pub stream_max_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        let max_records = DEFAULT_MAX_RECORDS;
-        Self { max_records }
+        Self {
+            max_records: DEFAULT_MAX_RECORDS,
+            max_streams: streams::DEFAULT_MAX_STREAMS,
+            max_streams_per_caller: streams::DEFAULT_MAX_STREAMS_PER_CALLER,
+            stream_idle_secs: streams::DEFAULT_STREAM_IDLE_SECS,
+            stream_max_secs: streams::DEFAULT_STREAM_MAX_SECS,
+        }
     }
 }
 

@@ -12,9 +12,15 @@ use std::{io::Write as _, str::FromStr, sync::Arc};
 
 use microframework_runtime::store::{
     sql::{postgres, sqlite, store_error, Document},
-    ScanQuery, StoreError,
+    ScanQuery, StoreError, Streams,
 };
-use sqlx::{postgres::PgPoolOptions, sqlite::SqliteConnectOptions, SqlitePool};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::SqliteConnectOptions,
+    SqlitePool,
+};
+use tokio::sync::mpsc::Sender;
+use tokio_stream::StreamExt as _;
 
 /// A record as a spec resource's message is.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -58,6 +64,11 @@ trait Books: Send + Sync {
     async fn page(&self, filter: &str, start: u64, limit: usize) -> (Vec<String>, Option<u64>);
     async fn count(&self, filter: &str) -> Result<usize, StoreError>;
     async fn streamed(&self, filter: &str) -> Vec<String>;
+    /// Streams every record into `sink`, as a handler's producer does.
+    fn stream_all(
+        self: Arc<Self>,
+        sink: Sender<Result<Book, StoreError>>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static;
 }
 
 macro_rules! books {
@@ -106,6 +117,12 @@ macro_rules! books {
                     ids
                 };
                 tokio::join!(streaming, reading).1
+            }
+            fn stream_all(
+                self: Arc<Self>,
+                sink: Sender<Result<Book, StoreError>>,
+            ) -> impl std::future::Future<Output = ()> + Send + 'static {
+                async move { self.stream("", sink).await }
             }
         }
     };
@@ -171,6 +188,72 @@ async fn a_table_keeps_lists_and_streams_its_records(table: Arc<impl Books + 'st
     );
 }
 
+/// Records a stream test keeps: more than a stream buffers (two batches), and 6 MB in all,
+/// more than the socket between a database and its client holds.
+const BIG_BOOKS: usize = 600;
+
+/// The review's experiment, on `table` (empty) over a pool of 2 connections: more unread
+/// streams than the pool has connections, then other calls still get a connection; then
+/// every stream, read slowly (longer than the statement timeout, where there is one), gets
+/// every record.
+async fn unread_streams_hold_no_connection(table: Arc<impl Books + 'static>) {
+    let title = "x".repeat(10_000);
+    for i in 0..BIG_BOOKS {
+        let record = book(&format!("{i:04}"), &title);
+        table.insert(record).await.expect("insert");
+    }
+    let streams = Streams::default();
+    let mut unread = Vec::new();
+    for _ in 0..4 {
+        let table = Arc::clone(&table);
+        let started = streams.start(None, move |sink| table.stream_all(sink));
+        let mut records = started.expect("a stream");
+        // One record taken: the stream has started; then its client stops reading.
+        let first = records.next().await.expect("a record").expect("no error");
+        assert_eq!(first.id, "0000");
+        unread.push(records);
+    }
+    // The producers fill their channels and wait for the clients meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let fetched = table.get("0007").await;
+        assert_eq!(fetched.expect("a connection is free").id, "0007");
+    }
+    assert_eq!(streams.open(), 4);
+
+    let readers = unread.into_iter().map(|mut records| async move {
+        let mut ids = vec!["0000".to_owned()];
+        while let Some(record) = records.next().await {
+            ids.push(record.expect("every record, no error").id);
+            tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+        }
+        ids
+    });
+    let read = futures_join_all(readers).await;
+    let expected: Vec<String> = (0..BIG_BOOKS).map(|i| format!("{i:04}")).collect();
+    for ids in read {
+        assert_eq!(ids, expected);
+    }
+    assert_eq!(streams.open(), 0, "the streams gave their places back");
+}
+
+/// Awaits every future of `futures`, side by side.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let tasks: Vec<_> = futures.into_iter().enumerate().collect();
+    for (index, future) in tasks {
+        set.spawn(async move { (index, future.await) });
+    }
+    let mut outputs: Vec<_> = set.join_all().await;
+    outputs.sort_by_key(|(index, _)| *index);
+    outputs.into_iter().map(|(_, output)| output).collect()
+}
+
 const SQLITE_TABLE: &str = "CREATE TABLE \"books\" (sequence INTEGER PRIMARY KEY AUTOINCREMENT, \
     id TEXT NOT NULL UNIQUE, record BLOB NOT NULL, search TEXT NOT NULL)";
 const POSTGRES_TABLE: &str = "CREATE TABLE \"books\" (sequence BIGINT GENERATED ALWAYS AS \
@@ -198,8 +281,23 @@ async fn an_sqlite_table() {
         .connect_with(options)
         .await
         .expect("open");
-    let table = sqlite::Table::<Book>::new(pool, writer, "books");
+    let table = sqlite::Table::<Book>::new(pool, writer.clone(), "books");
     a_table_keeps_lists_and_streams_its_records(Arc::new(table)).await;
+
+    let readers = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_with(SqliteConnectOptions::from_str(&url).expect("a URL"))
+        .await
+        .expect("open");
+    sqlx::query(sqlx::AssertSqlSafe(
+        SQLITE_TABLE.replace("\"books\"", "\"big\""),
+    ))
+    .execute(&readers)
+    .await
+    .expect("the table");
+    let big = sqlite::Table::<Book>::new(readers, writer, "big");
+    unread_streams_hold_no_connection(Arc::new(big)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +329,23 @@ async fn a_postgres_table_and_its_outage() {
         .expect("the table");
     let table = Arc::new(postgres::Table::<Book>::new(pool.clone(), pool, "books"));
     a_table_keeps_lists_and_streams_its_records(Arc::clone(&table)).await;
+
+    // Two connections, and statements cancelled after 200 ms.
+    let options = PgConnectOptions::from_str(&server.url()).expect("a URL");
+    let small = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_with(options.options([("statement_timeout", "200ms")]))
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(
+        POSTGRES_TABLE.replace("\"books\"", "\"big\""),
+    ))
+    .execute(&small)
+    .await
+    .expect("the table");
+    let big = postgres::Table::<Book>::new(small.clone(), small, "big");
+    unread_streams_hold_no_connection(Arc::new(big)).await;
 
     // With the server gone, calls fail with UNAVAILABLE, which clients retry.
     server.stop();

@@ -320,14 +320,44 @@ pub const STORE: Part = Part {
     sections: &[SectionSpec {
         key: "store",
         rust_type: "microframework_runtime::store::StoreConfig",
-        doc: "The in-memory stores of the resources.",
-        settings: &[Setting {
-            key: "max_records",
-            env: Some("STORE_MAX_RECORDS"),
-            rust_type: "usize",
-            default: Value::Number("100000"),
-            doc: "Most records each resource keeps; creating more answers RESOURCE_EXHAUSTED",
-        }],
+        doc: "The stores of the resources: the in-memory ones' size, and the record streams.",
+        settings: &[
+            Setting {
+                key: "max_records",
+                env: Some("STORE_MAX_RECORDS"),
+                rust_type: "usize",
+                default: Value::Number("100000"),
+                doc: "Most records each in-memory resource keeps; creating more answers RESOURCE_EXHAUSTED",
+            },
+            Setting {
+                key: "max_streams",
+                env: Some("STORE_MAX_STREAMS"),
+                rust_type: "usize",
+                default: Value::Number("100"),
+                doc: "Most record streams open at once; more answer RESOURCE_EXHAUSTED; 0: no limit",
+            },
+            Setting {
+                key: "max_streams_per_caller",
+                env: Some("STORE_MAX_STREAMS_PER_CALLER"),
+                rust_type: "usize",
+                default: Value::Number("10"),
+                doc: "Most record streams one caller (a JWT subject) has open at once; 0: no limit",
+            },
+            Setting {
+                key: "stream_idle_secs",
+                env: Some("STORE_STREAM_IDLE_SECS"),
+                rust_type: "u64",
+                default: Value::Number("30"),
+                doc: "A stream whose client takes no record for this long is cut off (DEADLINE_EXCEEDED) and its buffers freed; 0: no limit",
+            },
+            Setting {
+                key: "stream_max_secs",
+                env: Some("STORE_STREAM_MAX_SECS"),
+                rust_type: "u64",
+                default: Value::Number("600"),
+                doc: "Longest a record stream runs before it is cut off (DEADLINE_EXCEEDED); 0: no limit",
+            },
+        ],
     }],
 };
 

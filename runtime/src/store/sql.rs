@@ -85,7 +85,6 @@ struct Queries {
     delete: String,
     scan: String,
     count: String,
-    stream: String,
 }
 
 impl Queries {
@@ -106,7 +105,6 @@ impl Queries {
                  ORDER BY sequence LIMIT $3"
             ),
             count: format!("SELECT count(*) FROM {table} WHERE {matches}"),
-            stream: format!("SELECT record FROM {table} WHERE {matches} ORDER BY sequence"),
         }
     }
 }
@@ -123,7 +121,6 @@ macro_rules! table {
 
         use sqlx::{AssertSqlSafe, Row as _};
         use tokio::sync::mpsc::Sender;
-        use tokio_stream::StreamExt;
 
         use super::{decode, is_unique_violation, store_error, Queries};
         use crate::store::{Batch, ScanQuery, StoreError};
@@ -260,21 +257,11 @@ macro_rules! table {
             }
 
             /// Sends every record matching `filter`, oldest first, to `sink` until it is
-            /// closed: one query whose rows are read as the client takes them. An error
-            /// ends the stream.
+            /// closed, in batches ([`crate::store::stream`]): each batch is one short query,
+            /// so no connection is held while the client reads, and a slow client is not cut
+            /// off by the statement timeout. An error ends the stream.
             pub async fn stream(&self, filter: &str, sink: Sender<Result<T, StoreError>>) {
-                let mut rows = sqlx::query(AssertSqlSafe(self.sql.stream.as_str()))
-                    .bind(filter.to_lowercase())
-                    .fetch(&self.pool);
-                while let Some(row) = rows.next().await {
-                    let record = row
-                        .map_err(store_error)
-                        .and_then(|row| decode(row.get::<&[u8], _>("record")));
-                    let failed = record.is_err();
-                    if sink.send(record).await.is_err() || failed {
-                        return;
-                    }
-                }
+                crate::store::stream(filter, sink, |query| self.scan(query)).await;
             }
         }
     };
