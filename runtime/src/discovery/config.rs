@@ -36,8 +36,11 @@ pub struct DiscoveryConfig {
     pub dns_port: u16,
     /// DNS: `ip:port` of the server to ask; empty: the system's.
     pub dns_server: String,
-    /// Redis: the server (`redis://[:password@]host:port[/db]`).
+    /// Redis: the server (`redis://[user:password@]host:port[/db]`, or `rediss://` for
+    /// TLS).
     pub redis_url: String,
+    /// Redis: a file holding the URL (a mounted secret); wins over `redis_url`.
+    pub redis_url_file: String,
     /// Redis: prefix of the keys (`PREFIX:SERVICE` is the index, `PREFIX:SERVICE:ID` an
     /// instance).
     pub redis_prefix: String,
@@ -45,6 +48,19 @@ pub struct DiscoveryConfig {
     pub etcd_endpoints: String,
     /// etcd: prefix of the keys (`PREFIX/SERVICE/ID` holds an instance's address).
     pub etcd_prefix: String,
+    /// etcd: the user to authenticate as; empty: no authentication.
+    pub etcd_username: String,
+    /// etcd: the user's password.
+    pub etcd_password: String,
+    /// etcd: a file holding the password (a mounted secret); wins over `etcd_password`.
+    pub etcd_password_file: String,
+    /// Registries over TLS (`rediss://`, `https://`): PEM file of the CA that signed the
+    /// registry's certificate; empty: the system's roots (Redis) or required (etcd).
+    pub registry_ca_file: String,
+    /// Registries over TLS: PEM certificate this instance presents (mutual TLS).
+    pub registry_cert_file: String,
+    /// Registries over TLS: PEM private key of `registry_cert_file`.
+    pub registry_key_file: String,
 }
 
 impl Default for DiscoveryConfig {
@@ -62,10 +78,70 @@ impl Default for DiscoveryConfig {
             dns_port: 0,
             dns_server: String::new(),
             redis_url: "redis://127.0.0.1:6379".to_owned(),
+            redis_url_file: String::new(),
             redis_prefix: "services".to_owned(),
             etcd_endpoints: "http://127.0.0.1:2379".to_owned(),
             etcd_prefix: "/services".to_owned(),
+            etcd_username: String::new(),
+            etcd_password: String::new(),
+            etcd_password_file: String::new(),
+            registry_ca_file: String::new(),
+            registry_cert_file: String::new(),
+            registry_key_file: String::new(),
         }
+    }
+}
+
+impl DiscoveryConfig {
+    /// `value`, or the contents of `file` (trimmed) when it is set: a secret mounted as a
+    /// file wins over one in the environment. `key` names the file's setting in errors.
+    pub fn secret(value: &str, file: &str, key: &str) -> anyhow::Result<String> {
+        if file.is_empty() {
+            return Ok(value.to_owned());
+        }
+        let read = std::fs::read_to_string(file);
+        let text = read.map_err(|err| anyhow::anyhow!("discovery.{key} `{file}`: {err}"))?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// The PEM files of `registry_ca_file`, and of `registry_cert_file` with
+    /// `registry_key_file` (both or neither), read.
+    pub fn registry_tls(&self) -> anyhow::Result<RegistryTls> {
+        let read = |key: &str, path: &str| -> anyhow::Result<Option<Vec<u8>>> {
+            if path.is_empty() {
+                return Ok(None);
+            }
+            let bytes = std::fs::read(path);
+            let bytes = bytes.map_err(|err| anyhow::anyhow!("discovery.{key} `{path}`: {err}"))?;
+            Ok(Some(bytes))
+        };
+        let ca = read("registry_ca_file", &self.registry_ca_file)?;
+        let cert = read("registry_cert_file", &self.registry_cert_file)?;
+        let key = read("registry_key_file", &self.registry_key_file)?;
+        let identity = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "discovery.registry_cert_file and registry_key_file go together: set both or neither"
+            ),
+        };
+        Ok(RegistryTls { ca, identity })
+    }
+}
+
+/// What a registry client presents and trusts over TLS.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryTls {
+    /// PEM of the CA the registry's certificate must be signed by.
+    pub ca: Option<Vec<u8>>,
+    /// PEM certificate and key for mutual TLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RegistryTls {
+    /// Whether any TLS setting is made.
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.identity.is_some()
     }
 }
 

@@ -5,11 +5,17 @@
 //! replaced by a new one at the next heartbeat. Clients read the prefix and watch it from the
 //! revision they read, so a change reaches them at once.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use anyhow::Context;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::{
+    metadata::AsciiMetadataValue,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+};
 
 use super::{lease_timing, DiscoveryConfig, Instance, Lease, Registry, Resolved, MAX_INSTANCES};
 
@@ -20,8 +26,8 @@ mod pb {
 }
 
 use pb::{
-    kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
-    watch_request::RequestUnion,
+    auth_client::AuthClient, kv_client::KvClient, lease_client::LeaseClient,
+    watch_client::WatchClient, watch_request::RequestUnion,
 };
 
 /// Longest wait for etcd to answer one request.
@@ -32,12 +38,26 @@ const ETCD_TIMEOUT: Duration = Duration::from_secs(2);
 const WATCH_REREAD: u32 = 10;
 
 /// An etcd cluster holding the registrations.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EtcdRegistry {
     channel: Channel,
     ttl: Duration,
     heartbeat: Duration,
     prefix: String,
+    /// The user and password to authenticate with, when etcd's auth is on.
+    credentials: Option<(String, String)>,
+    /// The token of the last authentication, sent with every request until etcd refuses it.
+    token: Arc<Mutex<Option<AsciiMetadataValue>>>,
+}
+
+impl std::fmt::Debug for EtcdRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdRegistry")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish_non_exhaustive()
+    }
 }
 
 impl EtcdRegistry {
@@ -59,13 +79,61 @@ fn range_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-async fn within<T>(
-    what: &str,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-) -> anyhow::Result<T> {
-    match tokio::time::timeout(ETCD_TIMEOUT, call).await {
-        Ok(outcome) => outcome.with_context(|| format!("etcd {what}")),
-        Err(_) => anyhow::bail!("etcd {what}: no answer within {ETCD_TIMEOUT:?}"),
+impl EtcdRegistry {
+    /// `call`'s answer within [`ETCD_TIMEOUT`]; a refused token is forgotten, so the next
+    /// request authenticates again (etcd's tokens expire).
+    async fn within<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(ETCD_TIMEOUT, call).await {
+            Ok(Err(status)) if status.code() == tonic::Code::Unauthenticated => {
+                self.forget_token();
+                Err(status).with_context(|| format!("etcd {what}"))
+            }
+            Ok(outcome) => outcome.with_context(|| format!("etcd {what}")),
+            Err(_) => anyhow::bail!("etcd {what}: no answer within {ETCD_TIMEOUT:?}"),
+        }
+    }
+
+    fn forget_token(&self) {
+        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// `message` as a request carrying the token of this registry's user (authenticating
+    /// first when there is none yet).
+    async fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        let Some((name, password)) = &self.credentials else {
+            return Ok(request);
+        };
+        let known = self
+            .token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let token = match known {
+            Some(token) => token,
+            None => {
+                let asked = pb::AuthenticateRequest {
+                    name: name.clone(),
+                    password: password.clone(),
+                };
+                let answer = self
+                    .within(
+                        "authenticate",
+                        AuthClient::new(self.channel.clone()).authenticate(asked),
+                    )
+                    .await?;
+                let token = AsciiMetadataValue::try_from(answer.into_inner().token)
+                    .context("etcd answered a token that is not ASCII")?;
+                *self.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
+                token
+            }
+        };
+        request.metadata_mut().insert("token", token);
+        Ok(request)
     }
 }
 
@@ -74,15 +142,25 @@ impl EtcdRegistry {
     /// `heartbeat_ms`. Nothing connects until the first call.
     pub fn new(discovery: &DiscoveryConfig) -> anyhow::Result<Self> {
         let (ttl, heartbeat) = lease_timing(discovery.ttl_ms, discovery.heartbeat_ms)?;
-        let endpoints = discovery
+        let urls: Vec<&str> = discovery
             .etcd_endpoints
             .split(',')
             .map(str::trim)
             .filter(|url| !url.is_empty())
+            .collect();
+        let tls = tls_config(discovery, &urls)?;
+        let endpoints = urls
+            .iter()
             .map(|url| {
-                Endpoint::from_shared(url.to_owned())
+                let endpoint = Endpoint::from_shared((*url).to_owned())
                     .map(|endpoint| endpoint.connect_timeout(ETCD_TIMEOUT))
-                    .with_context(|| format!("discovery.etcd_endpoints: `{url}` is not a URL"))
+                    .with_context(|| format!("discovery.etcd_endpoints: `{url}` is not a URL"))?;
+                match &tls {
+                    Some(tls) => endpoint
+                        .tls_config(tls.clone())
+                        .with_context(|| format!("discovery.etcd_endpoints: TLS to `{url}`")),
+                    None => Ok(endpoint),
+                }
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let channel = match endpoints.len() {
@@ -90,13 +168,63 @@ impl EtcdRegistry {
             1 => endpoints[0].connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         };
+        let credentials = match discovery.etcd_username.as_str() {
+            "" => None,
+            user => {
+                let password = DiscoveryConfig::secret(
+                    &discovery.etcd_password,
+                    &discovery.etcd_password_file,
+                    "etcd_password_file",
+                )?;
+                Some((user.to_owned(), password))
+            }
+        };
         Ok(Self {
             channel,
             ttl,
             heartbeat,
             prefix: discovery.etcd_prefix.clone(),
+            credentials,
+            token: Arc::default(),
         })
     }
+}
+
+/// TLS for `https://` endpoints (all of them or none): etcd's certificate is checked against
+/// `registry_ca_file`, which is required, and `registry_cert_file` with `registry_key_file`
+/// is presented when set (etcd's `--client-cert-auth`).
+fn tls_config(
+    discovery: &DiscoveryConfig,
+    urls: &[&str],
+) -> anyhow::Result<Option<ClientTlsConfig>> {
+    let secure = urls
+        .iter()
+        .filter(|url| url.starts_with("https://"))
+        .count();
+    let tls = discovery.registry_tls()?;
+    if secure == 0 {
+        if tls.is_set() {
+            anyhow::bail!(
+                "discovery.registry_ca_file, registry_cert_file and registry_key_file are for \
+                 TLS: ETCD_ENDPOINTS must be https:// URLs"
+            );
+        }
+        return Ok(None);
+    }
+    if secure != urls.len() {
+        anyhow::bail!("discovery.etcd_endpoints: all https:// or all http://, not a mix");
+    }
+    let Some(ca) = tls.ca else {
+        anyhow::bail!(
+            "discovery.registry_ca_file (REGISTRY_CA_FILE): https:// etcd endpoints need the \
+             CA that signed etcd's certificate"
+        );
+    };
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    if let Some((cert, key)) = tls.identity {
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    Ok(Some(config))
 }
 
 impl Registry for EtcdRegistry {
@@ -108,39 +236,43 @@ impl Registry for EtcdRegistry {
 
     async fn register(&self, instance: &Instance) -> anyhow::Result<Lease> {
         let ttl = i64::try_from(self.ttl.as_millis().div_ceil(1000)).unwrap_or(i64::MAX);
-        let granted = within(
-            "lease grant",
-            LeaseClient::new(self.channel.clone())
-                .lease_grant(pb::LeaseGrantRequest { ttl, id: 0 }),
-        )
-        .await?
-        .into_inner();
+        let request = self.request(pb::LeaseGrantRequest { ttl, id: 0 }).await?;
+        let granted = self
+            .within(
+                "lease grant",
+                LeaseClient::new(self.channel.clone()).lease_grant(request),
+            )
+            .await?
+            .into_inner();
         if !granted.error.is_empty() {
             anyhow::bail!("etcd refused a lease: {}", granted.error);
         }
         let key = format!("{}{}", self.directory(&instance.service), instance.id);
-        within(
-            "put",
-            KvClient::new(self.channel.clone()).put(pb::PutRequest {
+        let request = self
+            .request(pb::PutRequest {
                 key: key.into_bytes(),
                 value: instance.address.clone().into_bytes(),
                 lease: granted.id,
                 prev_kv: false,
-            }),
-        )
-        .await?;
+            })
+            .await?;
+        self.within("put", KvClient::new(self.channel.clone()).put(request))
+            .await?;
         Ok(Lease(granted.id))
     }
 
     async fn keep_alive(&self, _instance: &Instance, lease: Lease) -> anyhow::Result<bool> {
-        let request = tokio_stream::once(pb::LeaseKeepAliveRequest { id: lease.0 });
-        let mut answers = within(
-            "lease keep-alive",
-            LeaseClient::new(self.channel.clone()).lease_keep_alive(request),
-        )
-        .await?
-        .into_inner();
-        let answer = within("lease keep-alive", answers.message())
+        let stream = tokio_stream::once(pb::LeaseKeepAliveRequest { id: lease.0 });
+        let request = self.request(stream).await?;
+        let mut answers = self
+            .within(
+                "lease keep-alive",
+                LeaseClient::new(self.channel.clone()).lease_keep_alive(request),
+            )
+            .await?
+            .into_inner();
+        let answer = self
+            .within("lease keep-alive", answers.message())
             .await?
             .context("etcd closed the keep-alive stream")?;
         // A TTL of 0: etcd no longer knows the lease.
@@ -148,10 +280,10 @@ impl Registry for EtcdRegistry {
     }
 
     async fn deregister(&self, _instance: &Instance, lease: Lease) -> anyhow::Result<()> {
-        within(
+        let request = self.request(pb::LeaseRevokeRequest { id: lease.0 }).await?;
+        self.within(
             "lease revoke",
-            LeaseClient::new(self.channel.clone())
-                .lease_revoke(pb::LeaseRevokeRequest { id: lease.0 }),
+            LeaseClient::new(self.channel.clone()).lease_revoke(request),
         )
         .await?;
         Ok(())
@@ -159,19 +291,20 @@ impl Registry for EtcdRegistry {
 
     async fn resolve(&self, service: &str) -> anyhow::Result<Resolved> {
         let key = self.directory(service).into_bytes();
-        let found = within(
-            "range",
-            KvClient::new(self.channel.clone()).range(pb::RangeRequest {
+        let request = self
+            .request(pb::RangeRequest {
                 range_end: range_end(&key),
                 key,
                 // At most MAX_INSTANCES entries; the reply is also bounded by the client's
                 // 4 MiB message limit, whatever the values hold.
                 limit: MAX_INSTANCES as i64,
                 revision: 0,
-            }),
-        )
-        .await?
-        .into_inner();
+            })
+            .await?;
+        let found = self
+            .within("range", KvClient::new(self.channel.clone()).range(request))
+            .await?
+            .into_inner();
         let mut addresses: Vec<String> = found
             .kvs
             .into_iter()
@@ -204,8 +337,9 @@ impl Registry for EtcdRegistry {
                 })
                 .await
                 .context("watch request")?;
+            let request = self.request(ReceiverStream::new(queue)).await?;
             let mut answers = WatchClient::new(self.channel.clone())
-                .watch(ReceiverStream::new(queue))
+                .watch(request)
                 .await
                 .context("etcd watch")?
                 .into_inner();

@@ -83,12 +83,12 @@ fn unix_millis() -> u64 {
 }
 
 impl RedisRegistry {
-    /// The registry `discovery` names: `redis_url`, `redis_prefix`, `ttl_ms` and
-    /// `heartbeat_ms`. Nothing connects until the first call.
+    /// The registry `discovery` names: `redis_url` (or the file `redis_url_file`), with
+    /// `registry_ca_file`, `registry_cert_file` and `registry_key_file` for `rediss://`;
+    /// `redis_prefix`, `ttl_ms` and `heartbeat_ms`. Nothing connects until the first call.
     pub fn new(discovery: &DiscoveryConfig) -> anyhow::Result<Self> {
         let (ttl, heartbeat) = lease_timing(discovery.ttl_ms, discovery.heartbeat_ms)?;
-        let client = redis::Client::open(discovery.redis_url.as_str())
-            .context("discovery.redis_url (REDIS_URL) is not a Redis URL")?;
+        let client = client(discovery)?;
         Ok(Self {
             client,
             connection: Arc::new(Mutex::new(None)),
@@ -97,6 +97,46 @@ impl RedisRegistry {
             prefix: discovery.redis_prefix.clone(),
         })
     }
+}
+
+/// A client of the Redis server `discovery` names: over TLS for `rediss://`, checking the
+/// server's certificate (and presenting this instance's own when one is configured);
+/// credentials (an ACL user and password) come in the URL.
+fn client(discovery: &DiscoveryConfig) -> anyhow::Result<redis::Client> {
+    let url = DiscoveryConfig::secret(
+        &discovery.redis_url,
+        &discovery.redis_url_file,
+        "redis_url_file",
+    )?;
+    // The URL may hold a password: errors never repeat it.
+    let invalid = "discovery.redis_url (REDIS_URL) is not a Redis URL \
+        (`redis://[user:password@]host:port[/db]` or `rediss://...`)";
+    if url.contains("#insecure") {
+        anyhow::bail!(
+            "discovery.redis_url: `#insecure` would skip the check of Redis's certificate; \
+             set discovery.registry_ca_file to the CA that signed it instead"
+        );
+    }
+    let tls = discovery.registry_tls()?;
+    if url.starts_with("rediss://") {
+        let certificates = redis::TlsCertificates {
+            client_tls: tls
+                .identity
+                .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                }),
+            root_cert: tls.ca,
+        };
+        return redis::Client::build_with_tls(url.as_str(), certificates).context(invalid);
+    }
+    if tls.is_set() {
+        anyhow::bail!(
+            "discovery.registry_ca_file, registry_cert_file and registry_key_file are for TLS: \
+             REDIS_URL must start with rediss://"
+        );
+    }
+    redis::Client::open(url.as_str()).context(invalid)
 }
 
 impl Registry for RedisRegistry {

@@ -176,6 +176,30 @@ pub const DNS: Part = Part {
     }],
 };
 
+const REGISTRY_CA: Setting = Setting {
+    key: "registry_ca_file",
+    env: Some("REGISTRY_CA_FILE"),
+    rust_type: "String",
+    default: Value::Str(""),
+    doc: "Over TLS: PEM file of the CA that signed the registry's certificate",
+};
+
+const REGISTRY_CERT: Setting = Setting {
+    key: "registry_cert_file",
+    env: Some("REGISTRY_CERT_FILE"),
+    rust_type: "String",
+    default: Value::Str(""),
+    doc: "Over TLS: PEM certificate this instance presents to the registry (mutual TLS)",
+};
+
+const REGISTRY_KEY: Setting = Setting {
+    key: "registry_key_file",
+    env: Some("REGISTRY_KEY_FILE"),
+    rust_type: "String",
+    default: Value::Str(""),
+    doc: "Over TLS: PEM private key of `registry_cert_file`",
+};
+
 /// What `redis` adds to the project.
 pub const REDIS: Part = Part {
     modules: &["discovery"],
@@ -199,7 +223,14 @@ pub const REDIS: Part = Part {
                 env: Some("REDIS_URL"),
                 rust_type: "String",
                 default: Value::Str("redis://127.0.0.1:6379"),
-                doc: "The Redis server (`redis://[:password@]host:port[/db]`)",
+                doc: "The Redis server: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; holds a password, so set it in the environment (or `redis_url_file`)",
+            },
+            Setting {
+                key: "redis_url_file",
+                env: Some("REDIS_URL_FILE"),
+                rust_type: "String",
+                default: Value::Str(""),
+                doc: "A file holding the URL; wins over `redis_url` (a mounted Kubernetes Secret)",
             },
             Setting {
                 key: "redis_prefix",
@@ -208,6 +239,12 @@ pub const REDIS: Part = Part {
                 default: Value::Str("services"),
                 doc: "Prefix of the keys: `PREFIX:SERVICE` is the index, `PREFIX:SERVICE:ID` an instance",
             },
+            Setting {
+                doc: "Over TLS (`rediss://`): PEM file of the CA that signed Redis's certificate; empty: the system's roots",
+                ..REGISTRY_CA
+            },
+            REGISTRY_CERT,
+            REGISTRY_KEY,
         ],
     }],
 };
@@ -236,7 +273,7 @@ pub const ETCD: Part = Part {
                 env: Some("ETCD_ENDPOINTS"),
                 rust_type: "String",
                 default: Value::Str("http://127.0.0.1:2379"),
-                doc: "Comma-separated etcd client URLs",
+                doc: "Comma-separated etcd client URLs, all `http://` or all `https://` (TLS)",
             },
             Setting {
                 key: "etcd_prefix",
@@ -245,6 +282,33 @@ pub const ETCD: Part = Part {
                 default: Value::Str("/services"),
                 doc: "Prefix of the keys: `PREFIX/SERVICE/ID` holds an instance's address",
             },
+            Setting {
+                key: "etcd_username",
+                env: Some("ETCD_USERNAME"),
+                rust_type: "String",
+                default: Value::Str(""),
+                doc: "The etcd user to authenticate as (etcd's auth); empty: none",
+            },
+            Setting {
+                key: "etcd_password",
+                env: Some("ETCD_PASSWORD"),
+                rust_type: "String",
+                default: Value::Str(""),
+                doc: "The user's password; a secret, so set it in the environment (or `etcd_password_file`)",
+            },
+            Setting {
+                key: "etcd_password_file",
+                env: Some("ETCD_PASSWORD_FILE"),
+                rust_type: "String",
+                default: Value::Str(""),
+                doc: "A file holding the password; wins over `etcd_password`",
+            },
+            Setting {
+                doc: "Over TLS (`https://`): PEM file of the CA that signed etcd's certificate; required then",
+                ..REGISTRY_CA
+            },
+            REGISTRY_CERT,
+            REGISTRY_KEY,
         ],
     }],
 };
