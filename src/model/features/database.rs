@@ -143,10 +143,18 @@ pub const POSTGRES: Part = Part {
                 env: Some("DATABASE_STATEMENT_TIMEOUT_MS"),
                 rust_type: "u64",
                 default: Value::Number("5000"),
-                doc: "PostgreSQL cancels a statement that runs longer (its `statement_timeout`); 0: no limit",
+                doc: "PostgreSQL cancels a statement that runs longer (its `statement_timeout`); 0: no limit; migrations run without it",
             },
             MIGRATE_ON_START,
+            Setting {
+                key: "migration_lock_timeout_ms",
+                env: Some("DATABASE_MIGRATION_LOCK_TIMEOUT_MS"),
+                rust_type: "u64",
+                default: Value::Number("10000"),
+                doc: "A migration waiting longer for a lock (behind a long transaction, or another instance's migrations) fails and is tried again, rather than queueing every query of its table behind it",
+            },
             HEALTH_INTERVAL,
+            HEALTH_FAILURES,
         ],
     }],
 };
@@ -189,6 +197,7 @@ pub const SQLITE: Part = Part {
             },
             MIGRATE_ON_START,
             HEALTH_INTERVAL,
+            HEALTH_FAILURES,
         ],
     }],
 };
@@ -238,5 +247,14 @@ const HEALTH_INTERVAL: Setting = Setting {
     env: Some("DATABASE_HEALTH_INTERVAL_MS"),
     rust_type: "u64",
     default: Value::Number("1000"),
-    doc: "How often the server checks the database; health is NOT_SERVING while it is unreachable",
+    doc: "How often the server checks the database, on a connection of its own (a busy pool is not an outage)",
+};
+
+const HEALTH_FAILURES: Setting = Setting {
+    key: "health_failures",
+    env: Some("DATABASE_HEALTH_FAILURES"),
+    rust_type: "u32",
+    default: Value::Number("3"),
+    doc:
+        "Checks in a row that must fail before health turns NOT_SERVING (one success turns it back)",
 };

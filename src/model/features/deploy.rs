@@ -70,10 +70,10 @@ const BASE_MAX_REPLICAS: u32 = 10;
 const PROD_MAX_REPLICAS: u32 = 20;
 /// The prod overlay's fewest replicas.
 pub const PROD_MIN_REPLICAS: u32 = 3;
-/// Connections every replica of a PostgreSQL project may hold: its pool, plus one for the
-/// migrating init container or an operator's session.
+/// Connections every replica of a PostgreSQL project may hold: its pool, its health check's
+/// own connection, and one for migrations (the init container's, or the server's own).
 fn connections_per_replica(pool_size: u32) -> u32 {
-    pool_size + 1
+    pool_size + 2
 }
 /// PostgreSQL's default `max_connections` (100), less its 3 reserved for superusers and
 /// some room for migrations, backups and people.
