@@ -600,6 +600,16 @@ fn servers_from_protos_answer_grpcurl_with_exactly_their_services() {
             let health = grpc.call("grpc.health.v1.Health/Check", &body);
             assert_eq!(health[0]["status"], "SERVING", "{service}");
         }
+        if name == "ownhealth" {
+            // grpc-proto's health.proto of today, with `List`: answered from the server's
+            // statuses by the project's handler; reflection.proto as a root is served by the
+            // built-in reflection (listed above).
+            let listed = grpc.call("grpc.health.v1.Health/List", "{}");
+            let statuses = &listed[0]["statuses"];
+            for entry in ["", "acme.echo.v1.Echo", "liveness"] {
+                assert_eq!(statuses[entry]["status"], "SERVING", "{entry}: {listed:?}");
+            }
+        }
     }
 }
 

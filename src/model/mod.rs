@@ -241,7 +241,7 @@ fn read_methods(services: &[Service], builtin_health: bool) -> Vec<String> {
 }
 
 /// Health's methods as grpc/health/v1/health.proto declares them: (name, client streams,
-/// server streams, request, response).
+/// server streams, request, response). `List` came later: a proto may declare it or not.
 const HEALTH_METHODS: &[(&str, bool, bool, &str, &str)] = &[
     (
         "Check",
@@ -249,6 +249,13 @@ const HEALTH_METHODS: &[(&str, bool, bool, &str, &str)] = &[
         false,
         ".grpc.health.v1.HealthCheckRequest",
         ".grpc.health.v1.HealthCheckResponse",
+    ),
+    (
+        "List",
+        false,
+        false,
+        ".grpc.health.v1.HealthListRequest",
+        ".grpc.health.v1.HealthListResponse",
     ),
     (
         "Watch",
@@ -259,23 +266,38 @@ const HEALTH_METHODS: &[(&str, bool, bool, &str, &str)] = &[
     ),
 ];
 
-/// Refuses a root service that takes the place of one the server provides itself, unless
-/// the project can serve the user's handler instead: grpc.health.v1.Health as the standard
-/// proto declares it (its handler answers from the server's health statuses) is served;
-/// reflection is refused, since tonic-reflection already answers at its routes and the
-/// project's tests list services through it.
+/// Reflection's one method as grpc/reflection/{v1,v1alpha}/reflection.proto declare it.
+fn reflection_method(package: &str) -> (&'static str, bool, bool, String, String) {
+    (
+        "ServerReflectionInfo",
+        true,
+        true,
+        format!(".{package}.ServerReflectionRequest"),
+        format!(".{package}.ServerReflectionResponse"),
+    )
+}
+
+/// What a root service that takes the place of one the server provides becomes.
+#[derive(Debug, PartialEq, Eq)]
+enum Replaceable {
+    /// An application service (health included: its handler answers).
+    Serve,
+    /// grpc.reflection as its proto declares it: the built-in reflection serves it.
+    BuiltIn,
+}
+
+/// Checks a root service that takes the place of one the server provides itself:
+/// grpc.health.v1.Health as the standard proto declares it (with or without `List`) is
+/// served by the project's handler, which answers from the server's health statuses;
+/// grpc.reflection as its proto declares it is left to the built-in reflection, which
+/// serves it with the project's other services. Anything else by those names is refused.
 fn check_replaceable(
     file: &str,
     full_name: &str,
     service: &prost_types::ServiceDescriptorProto,
-) -> anyhow::Result<()> {
-    if full_name.starts_with("grpc.reflection.") {
-        bail!(
-            "{file}: defines `{full_name}`, which every generated server already serves (tonic-reflection, switched with reflection.enabled); import the file instead of passing it as a root, or rename the service"
-        );
-    }
-    if full_name == "grpc.health.v1.Health" {
-        let declared: Vec<_> = service
+) -> anyhow::Result<Replaceable> {
+    let declared = || -> Vec<(&str, bool, bool, String, String)> {
+        service
             .method
             .iter()
             .map(|m| {
@@ -283,18 +305,46 @@ fn check_replaceable(
                     m.name(),
                     m.client_streaming(),
                     m.server_streaming(),
-                    m.input_type(),
-                    m.output_type(),
+                    m.input_type().to_owned(),
+                    m.output_type().to_owned(),
                 )
             })
+            .collect()
+    };
+    if let Some(package) = full_name.strip_suffix(".ServerReflection") {
+        if ["grpc.reflection.v1", "grpc.reflection.v1alpha"].contains(&package)
+            && declared() == [reflection_method(package)]
+        {
+            return Ok(Replaceable::BuiltIn);
+        }
+    }
+    if full_name.starts_with("grpc.reflection.") {
+        bail!(
+            "{file}: defines `{full_name}`, which every generated server already serves (tonic-reflection, switched with reflection.enabled), and not as grpc/reflection/v1/reflection.proto declares it; pass the standard file, import it instead of passing it as a root, or rename the service"
+        );
+    }
+    if full_name == "grpc.health.v1.Health" {
+        let declared = declared();
+        fn standard(
+            &(name, client, server, input, output): &(&'static str, bool, bool, &str, &str),
+        ) -> (&'static str, bool, bool, String, String) {
+            (name, client, server, input.to_owned(), output.to_owned())
+        }
+        let with_list: Vec<_> = HEALTH_METHODS.iter().map(standard).collect();
+        let without_list: Vec<_> = HEALTH_METHODS
+            .iter()
+            .filter(|method| method.0 != "List")
+            .map(standard)
             .collect();
-        if declared != HEALTH_METHODS {
+        let mut sorted = declared.clone();
+        sorted.sort();
+        if sorted != with_list && sorted != without_list {
             bail!(
-                "{file}: defines `grpc.health.v1.Health` with methods other than the standard `Check` and `Watch`; the generated server serves health itself at those routes, so declare the service as grpc/health/v1/health.proto does (its handler then answers in place of tonic-health's) or rename it"
+                "{file}: defines `grpc.health.v1.Health` with methods other than the standard `Check` and `Watch` (and `List`); the generated server serves health itself at those routes, so declare the service as grpc/health/v1/health.proto does (its handler then answers in place of tonic-health's) or rename it"
             );
         }
     }
-    Ok(())
+    Ok(Replaceable::Serve)
 }
 
 /// The 1-based line and column where the `index`th service of `file` is declared.
@@ -408,7 +458,9 @@ pub fn build_project(
                 Some((line, column)) => format!("{}:{line}:{column}", protos.display_root(root)),
                 None => protos.display_root(root).to_owned(),
             };
-            check_replaceable(&location, &full_name, service)?;
+            if check_replaceable(&location, &full_name, service)? == Replaceable::BuiltIn {
+                continue;
+            }
             let doc = locations.comment_lines(&[6, index as i32]);
             let methods = service
                 .method
@@ -435,6 +487,12 @@ pub fn build_project(
             }
             services.push(built);
         }
+    }
+    if services.is_empty() {
+        bail!(
+            "{}: defines only grpc.reflection, which every generated server serves itself; add a root file with a service of your own",
+            protos.display_root(&protos.roots[0])
+        );
     }
     disambiguate_modules(&mut services);
     let mut method_kinds = Vec::new();
@@ -1041,6 +1099,50 @@ mod tests {
         assert!(!project.builtin_health);
         assert!(project.services[0].replaces_health);
         assert!(!project.wrapper_rpc_types);
+    }
+
+    #[test]
+    fn todays_health_proto_with_list_is_served_and_reflection_as_a_root_is_left_to_the_built_in_one(
+    ) {
+        let health = project(
+            "syntax = \"proto3\";\npackage grpc.health.v1;\nmessage HealthCheckRequest { string service = 1; }\nmessage HealthCheckResponse { int32 status = 1; }\nmessage HealthListRequest {}\nmessage HealthListResponse { map<string, HealthCheckResponse> statuses = 1; }\nservice Health {\n  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);\n  rpc List(HealthListRequest) returns (HealthListResponse);\n  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);\n}\n",
+        );
+        assert!(health.services[0].replaces_health);
+        let methods: Vec<&str> = health.services[0]
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(methods, ["Check", "List", "Watch"]);
+
+        let reflection = "syntax = \"proto3\";\npackage grpc.reflection.v1;\nmessage ServerReflectionRequest {}\nmessage ServerReflectionResponse {}\nservice ServerReflection {\n  rpc ServerReflectionInfo(stream ServerReflectionRequest) returns (stream ServerReflectionResponse);\n}\n";
+        let only = compiled("grpc/reflection/v1/reflection.proto", reflection);
+        let err = build_project(
+            "demo",
+            &only,
+            &KnownServices::default(),
+            &Features::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("defines only grpc.reflection"), "{err}");
+        let odd = reflection.replace(
+            "stream ServerReflectionResponse",
+            "ServerReflectionResponse",
+        );
+        let odd = compiled("grpc/reflection/v1/reflection.proto", &odd);
+        let err = build_project(
+            "demo",
+            &odd,
+            &KnownServices::default(),
+            &Features::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("not as grpc/reflection/v1/reflection.proto declares it"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub const PROTO_FIXTURES: &[ProtoFixture] = &[
         roots: &[
             "ownhealth/echo.proto",
             "ownhealth/grpc/health/v1/health.proto",
+            "ownhealth/grpc/reflection/v1/reflection.proto",
         ],
         includes: &["ownhealth"],
         services: &["acme.echo.v1.Echo", "grpc.health.v1.Health"],
