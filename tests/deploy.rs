@@ -710,3 +710,34 @@ fn compose_publishes_only_the_grpc_port_beyond_this_machine() {
         "gRPC, metrics and Prometheus: {published:?}"
     );
 }
+
+#[test]
+fn the_workflow_installs_the_tool_by_version_or_from_a_pinned_revision() {
+    use microframework::{
+        commands::pipeline::render_new_project, model::features::Features,
+        plan::templates::Templates,
+    };
+
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) =
+        render_new_project("user-service", &Features::default(), &templates).expect("renders");
+    let workflow = &files
+        .iter()
+        .find(|file| file.path == ".github/workflows/ci.yml")
+        .expect("a workflow")
+        .contents;
+    let installs: Vec<&str> = workflow
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("cargo install microframework"))
+        .collect();
+    assert_eq!(
+        installs,
+        [
+            r#"cargo install microframework --locked --git "$MICROFRAMEWORK_GIT" --rev "$MICROFRAMEWORK_REV""#,
+            r#"cargo install microframework --locked --version "$MICROFRAMEWORK_VERSION""#,
+        ],
+        "a pinned revision when the repository's variables name one, else the version"
+    );
+    assert!(workflow.contains("MICROFRAMEWORK_REV: ${{ vars.MICROFRAMEWORK_REV }}"));
+}
