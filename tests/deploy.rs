@@ -741,3 +741,37 @@ fn the_workflow_installs_the_tool_by_version_or_from_a_pinned_revision() {
     );
     assert!(workflow.contains("MICROFRAMEWORK_REV: ${{ vars.MICROFRAMEWORK_REV }}"));
 }
+
+#[test]
+fn the_systemd_unit_hands_secrets_over_as_credentials_not_environment() {
+    use microframework::{
+        commands::pipeline::render_new_project,
+        model::features::{DatabaseKind, Features},
+        plan::templates::Templates,
+    };
+
+    let features = Features {
+        database: DatabaseKind::Postgres,
+        ..Features::default()
+    };
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
+    let unit = &files
+        .iter()
+        .find(|file| file.path == "deploy/systemd/user-service.service")
+        .expect("a unit")
+        .contents;
+    let settings: Vec<&str> = unit
+        .lines()
+        .filter(|line| line.starts_with("LoadCredential=") || line.contains("_FILE="))
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            "LoadCredential=jwt-secret:/etc/user-service/credentials/jwt-secret",
+            "Environment=JWT_SECRET_FILE=%d/jwt-secret",
+            "LoadCredential=database-url:/etc/user-service/credentials/database-url",
+            "Environment=DATABASE_URL_FILE=%d/database-url",
+        ]
+    );
+}
