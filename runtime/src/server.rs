@@ -369,16 +369,26 @@ impl Serving {
                 }
             }
         }
+        let delay = drain.delay;
         if let Some(registration) = registration {
             // Out of the registry first, then serve on while clients see it gone.
             registration.deregister().await;
-            let delay = drain.delay;
             tracing::info!(
                 ?delay,
                 "shutdown requested: deregistered, serving on while clients notice"
             );
-            tokio::time::sleep(delay).await;
+        } else if !delay.is_zero() {
+            // Nothing to leave (static lists, DNS, a Kubernetes Service): health turns
+            // NOT_SERVING at once for readiness probes and health-checking clients, and the
+            // server serves on while DNS and the endpoints catch up (Kubernetes removes a
+            // terminating pod's address while its SIGTERM is on the way: no preStop needed).
+            readiness.set_serving(false).await;
+            tracing::info!(
+                ?delay,
+                "shutdown requested: NOT_SERVING, serving on while clients notice"
+            );
         }
+        tokio::time::sleep(delay).await;
         tracing::info!("shutdown requested: draining in-flight calls");
         readiness.set_serving(false).await;
         let _ = self.drain.send(());
@@ -610,6 +620,44 @@ mod tests {
         run.await.unwrap().expect("a clean stop");
         assert_eq!(status_of(&health, "").await, Status::NotServing);
         assert_eq!(status_of(&health, LIVENESS).await, Status::Serving);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_registry_health_turns_not_serving_and_the_server_serves_on_for_the_delay() {
+        let readiness = Readiness::new(HealthReporter::new(), SERVICES);
+        let health = HealthService::from_health_reporter(readiness.reporter().clone());
+        let (drained, mut told) = oneshot::channel::<()>();
+        let serving = Serving::spawn(|stop| async move {
+            stop.await;
+            let _ = drained.send(());
+            Ok(())
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let drain = Drain {
+            delay: Duration::from_secs(2),
+            grace: Duration::from_secs(1),
+        };
+        let address = "127.0.0.1:7000".parse().unwrap();
+        let run = tokio::spawn({
+            let readiness = readiness.clone();
+            async move {
+                serving
+                    .run(address, &readiness, || Ok(None), drain, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(status_of(&health, "").await, Status::Serving);
+        stop.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(status_of(&health, "").await, Status::NotServing);
+        assert!(told.try_recv().is_err(), "still serving within the delay");
+        tokio::time::sleep(Duration::from_millis(1_900)).await;
+        assert!(told.try_recv().is_err(), "still serving within the delay");
+        run.await.unwrap().expect("a clean stop");
+        assert!(told.try_recv().is_ok(), "drained after the delay");
     }
 
     #[tokio::test]

@@ -89,7 +89,7 @@ const DRAIN_DELAY: Setting = Setting {
     env: Some("DISCOVERY_DRAIN_DELAY_MS"),
     rust_type: "u64",
     default: Value::Number("2000"),
-    doc: "After SIGTERM, how long a deregistered instance keeps serving before it drains, so clients drop it first",
+    doc: "After SIGTERM, how long the server keeps serving (out of the registry, or NOT_SERVING without one) before it drains, so clients and Kubernetes endpoints drop it first",
 };
 
 const TTL: Setting = Setting {
