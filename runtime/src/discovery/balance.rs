@@ -60,6 +60,10 @@ const OUTCOME_WEIGHT: f64 = 0.1;
 const SUCCESS_GATE: f64 = 0.5;
 /// Most instances a balancer keeps; a longer list is cut (and said so in the log).
 pub const MAX_INSTANCES: usize = 1024;
+/// How many of a registry's heartbeats an empty answer must last before a balancer believes
+/// it and drops the instances it knew: every live instance registers again within one
+/// heartbeat of a registry that restarted empty.
+pub const EMPTY_BELIEVED_AFTER: u32 = 10;
 /// Longest registry entry taken: a 253-character host name, a colon and a port.
 const MAX_ENTRY: usize = 261;
 
@@ -454,12 +458,15 @@ impl Balancer {
 
     /// Keeps the set equal to what `registry` lists for the service, starting from `first`,
     /// until every clone of this balancer is dropped. An empty answer keeps the last known
-    /// set (a registry that restarted empty is refilled within a heartbeat).
+    /// set for [`EMPTY_BELIEVED_AFTER`] of the registry's heartbeats (a registry that
+    /// restarted empty is refilled within one), then is believed: the set empties.
     pub fn follow<R: Registry>(&self, registry: R, first: Resolved, refresh: Duration) {
         let shared: Weak<Shared> = Arc::downgrade(&self.shared);
         let service = self.shared.service.clone();
+        let grace = registry.heartbeat().saturating_mul(EMPTY_BELIEVED_AFTER);
         let task = tokio::spawn(async move {
             let mut last = first;
+            let mut empty_since: Option<tokio::time::Instant> = None;
             loop {
                 registry.changed(&service, &last, refresh).await;
                 loop {
@@ -469,9 +476,20 @@ impl Balancer {
                                 return;
                             };
                             if resolved.addresses.is_empty() && !shared.snapshot().is_empty() {
-                                tracing::debug!(%service, "no instance listed: keeping the last known");
+                                let since =
+                                    *empty_since.get_or_insert_with(tokio::time::Instant::now);
+                                if since.elapsed() >= grace {
+                                    tracing::warn!(%service, ?grace, "no instance listed for a while: dropping the last known");
+                                    shared.update(&[]);
+                                    empty_since = None;
+                                } else {
+                                    tracing::debug!(%service, "no instance listed: keeping the last known");
+                                }
                             } else if resolved.addresses != last.addresses {
+                                empty_since = None;
                                 shared.update(&resolved.addresses);
+                            } else {
+                                empty_since = None;
                             }
                             last = resolved;
                             break;
@@ -716,6 +734,61 @@ mod tests {
             .iter()
             .map(|port| format!("http://127.0.0.1:{port}"))
             .collect()
+    }
+
+    /// A registry whose answer the test sets.
+    #[derive(Clone, Default)]
+    struct Listed(Arc<Mutex<Vec<String>>>);
+
+    impl Registry for Listed {
+        const REGISTERS: bool = true;
+
+        fn heartbeat(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+
+        async fn resolve(&self, _service: &str) -> anyhow::Result<Resolved> {
+            let addresses = self.0.lock().unwrap().clone();
+            Ok(Resolved {
+                addresses,
+                revision: 0,
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_answer_keeps_the_last_instances_for_a_while_then_is_believed() {
+        let balancer = balancer(Policy::RoundRobin);
+        let registry = Listed::default();
+        *registry.0.lock().unwrap() = addresses(&[1, 2]);
+        let first = registry.resolve("test").await.unwrap();
+        balancer.update(&first.addresses);
+        balancer.follow(registry.clone(), first, Duration::from_millis(100));
+        registry.0.lock().unwrap().clear();
+        // A registry that restarted empty: within the grace, the instances stay.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(balancer.shared.snapshot().len(), 2);
+        // Back within the grace: nothing changed, and the clock starts over.
+        *registry.0.lock().unwrap() = addresses(&[1, 2]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        registry.0.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(
+            balancer.shared.snapshot().len(),
+            2,
+            "the grace started over"
+        );
+        // Empty for longer than 10 heartbeats: believed.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            balancer.shared.snapshot().len(),
+            0,
+            "the instances are gone"
+        );
+        // Instances registering again are followed.
+        *registry.0.lock().unwrap() = addresses(&[3]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(balancer.shared.snapshot().len(), 1);
     }
 
     #[tokio::test]

@@ -18,7 +18,9 @@ mod static_list;
 
 use std::{future::Future, time::Duration};
 
-pub use balance::{host_port, Balancer, EndpointStats, Policy, MAX_INSTANCES};
+pub use balance::{
+    host_port, Balancer, EndpointStats, Policy, EMPTY_BELIEVED_AFTER, MAX_INSTANCES,
+};
 pub use config::{DiscoveryConfig, RegistryTls};
 pub use registration::{advertise_address, lease_timing, Registration};
 pub use static_list::StaticList;
