@@ -775,3 +775,47 @@ fn the_systemd_unit_hands_secrets_over_as_credentials_not_environment() {
         ]
     );
 }
+
+#[test]
+fn the_network_policy_names_every_port_and_peer_the_pods_reach() {
+    use microframework::{
+        commands::pipeline::render_new_project,
+        model::features::{DatabaseKind, DiscoveryKind, Features},
+        plan::templates::Templates,
+    };
+
+    let features = Features {
+        database: DatabaseKind::Postgres,
+        discovery: DiscoveryKind::Redis,
+        ..Features::default()
+    };
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
+    let policy = &files
+        .iter()
+        .find(|file| file.path == "deploy/k8s/base/networkpolicy.yaml")
+        .expect("a NetworkPolicy")
+        .contents;
+    let egress = policy.split("  egress:\n").nth(1).expect("egress rules");
+    // Rules start at four spaces ("    - "); comments between them are left out.
+    let mut rules: Vec<String> = Vec::new();
+    for line in egress
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+    {
+        if line.starts_with("    - ") {
+            rules.push(String::new());
+        }
+        let rule = rules.last_mut().expect("a rule first");
+        rule.push_str(line);
+        rule.push('\n');
+    }
+    assert_eq!(rules.len(), 3, "DNS, gRPC and Redis, PostgreSQL: {rules:?}");
+    for rule in &rules {
+        assert!(rule.contains("to:"), "a rule without peers: {rule}");
+        assert!(rule.contains("ports:"), "a rule without ports: {rule}");
+        assert!(!rule.contains("0.0.0.0/0"), "the internet: {rule}");
+    }
+    assert!(rules[1].contains("port: 50051") && rules[1].contains("port: 6379"));
+    assert!(rules[2].contains("port: 5432") && rules[2].contains("cidr: 10.0.0.0/8"));
+}
