@@ -9,6 +9,7 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -151,6 +152,30 @@ where
             Some(status) => Poll::Ready(Ok(status.finish(response))),
             None => Poll::Ready(Ok(response)),
         }
+    }
+}
+
+/// The instances the earlier attempts of one call went to, shared by its attempts through
+/// their extensions (the client's retry layer puts it there): a balancer sends a retry to
+/// another instance when there is one, as Envoy's `previous_hosts` does.
+#[derive(Debug, Clone, Default)]
+pub struct Attempted(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Attempted {
+    /// Whether an earlier attempt went to `address`.
+    pub fn contains(&self, address: &str) -> bool {
+        self.lock().iter().any(|tried| tried == address)
+    }
+
+    /// Notes that an attempt goes to `address`.
+    pub fn add(&self, address: &str) {
+        self.lock().push(address.to_owned());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -17,7 +17,7 @@ use tower::{Service, ServiceExt};
 
 use crate::{
     methods::{Method, Methods},
-    middleware::grpc_status,
+    middleware::{grpc_status, Attempted},
     random_fraction, BoxError,
 };
 
@@ -403,10 +403,13 @@ where
                 .get(GRPC_TIMEOUT)
                 .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
             let body = body.collect().await.map_err(BoxError::from)?.to_bytes();
+            let attempted = Attempted::default();
             let mut attempt = 1;
             loop {
                 let mut request =
                     http::Request::new(Body::new(http_body_util::Full::new(body.clone())));
+                // A balancer below sends a retry to an instance not tried yet.
+                request.extensions_mut().insert(attempted.clone());
                 *request.method_mut() = parts.method.clone();
                 *request.uri_mut() = parts.uri.clone();
                 *request.version_mut() = parts.version;
@@ -523,6 +526,45 @@ fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_attempts_of_a_call_share_what_they_tried() {
+        use crate::methods::Method;
+        static METHODS: &[Method] = &[Method::unary("/a.B/C").idempotent()];
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let inner = {
+            let seen = Arc::clone(&seen);
+            tower::service_fn(move |request: HttpRequest| {
+                let attempted = request.extensions().get::<Attempted>().cloned();
+                let mut seen = seen.lock().unwrap();
+                let first = seen.is_empty();
+                seen.push(attempted.as_ref().is_some_and(|a| a.contains("instance-1")));
+                if let Some(attempted) = attempted {
+                    attempted.add(if first { "instance-1" } else { "instance-2" });
+                }
+                let code = if first { "14" } else { "0" };
+                let response = http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", code)
+                    .body(Body::empty())
+                    .unwrap();
+                std::future::ready(Ok::<_, BoxError>(response))
+            })
+        };
+        let policy = RetryPolicy {
+            initial_backoff_ms: 1,
+            ..RetryPolicy::default()
+        };
+        let mut retry = Retry::new(inner, policy, Methods::new(METHODS));
+        let request = http::Request::builder()
+            .uri("http://x/a.B/C")
+            .body(Body::empty())
+            .unwrap();
+        let response = retry.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(grpc_status(response.headers()), Some(Code::Ok));
+        // The first attempt found nothing tried; the retry found the first one's instance.
+        assert_eq!(*seen.lock().unwrap(), [false, true]);
+    }
 
     #[test]
     fn backoff_grows_and_stays_under_the_ceiling() {

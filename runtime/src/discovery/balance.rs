@@ -38,7 +38,7 @@ use tower::{Service, ServiceExt};
 use super::{Registry, Resolved};
 use crate::{
     client::{BreakerPolicy, BreakerState, StateObserver},
-    middleware::{CodeObserver, PendingCode},
+    middleware::{Attempted, CodeObserver, PendingCode},
     random_fraction, BoxError,
 };
 
@@ -583,8 +583,9 @@ impl Shared {
     }
 
     /// The instance for the next call: among those not ejected (all of them if every one
-    /// is), the healthy ones and those due a probe if there are any.
-    fn pick(&self) -> Option<Arc<Member>> {
+    /// is), the healthy ones and those due a probe if there are any; among those, one the
+    /// call's earlier attempts did not go to, when there is one (noted in `attempted`).
+    fn pick(&self, attempted: Option<&Attempted>) -> Option<Arc<Member>> {
         let members = self.snapshot();
         let now = Instant::now();
         let live: Vec<&Arc<Member>> = members.iter().filter(|m| !m.ejected(now)).collect();
@@ -593,13 +594,23 @@ impl Shared {
             .copied()
             .filter(|m| m.healthy() || m.starved(now))
             .collect();
-        let candidates: Vec<&Arc<Member>> = if !healthy.is_empty() {
+        let mut candidates: Vec<&Arc<Member>> = if !healthy.is_empty() {
             healthy
         } else if !live.is_empty() {
             live
         } else {
             members.iter().collect()
         };
+        if let Some(attempted) = attempted {
+            let untried: Vec<&Arc<Member>> = candidates
+                .iter()
+                .copied()
+                .filter(|m| !attempted.contains(&m.address))
+                .collect();
+            if !untried.is_empty() {
+                candidates = untried;
+            }
+        }
         let count = candidates.len();
         let chosen = match (count, self.policy) {
             (0, _) => return None,
@@ -635,6 +646,9 @@ impl Shared {
         if probe {
             self.breakers
                 .export(&chosen.address, BreakerState::HalfOpen);
+        }
+        if let Some(attempted) = attempted {
+            attempted.add(&chosen.address);
         }
         Some(Arc::clone(chosen))
     }
@@ -677,7 +691,8 @@ impl Service<HttpRequest> for Balancer {
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
-        let Some(member) = self.shared.pick() else {
+        let attempted = request.extensions().get::<Attempted>();
+        let Some(member) = self.shared.pick(attempted) else {
             let status = Status::unavailable(format!(
                 "no instance of {} is known yet",
                 self.shared.service
@@ -792,6 +807,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_goes_to_an_instance_the_call_has_not_tried() {
+        let balancer = balancer(Policy::LeastLoaded);
+        balancer.update(&addresses(&[1, 2, 3]));
+        for _ in 0..100 {
+            let attempted = Attempted::default();
+            let first = balancer.shared.pick(Some(&attempted)).unwrap();
+            let second = balancer.shared.pick(Some(&attempted)).unwrap();
+            let third = balancer.shared.pick(Some(&attempted)).unwrap();
+            let mut seen = [&first.address, &second.address, &third.address];
+            seen.sort();
+            assert_eq!(
+                seen,
+                [
+                    &addresses(&[1])[0],
+                    &addresses(&[2])[0],
+                    &addresses(&[3])[0]
+                ]
+            );
+            // Every instance tried: any will do.
+            assert!(balancer.shared.pick(Some(&attempted)).is_some());
+        }
+    }
+
+    #[tokio::test]
     async fn the_slower_of_two_instances_gets_few_calls() {
         let balancer = balancer(Policy::LeastLoaded);
         balancer.update(&addresses(&[1, 2]));
@@ -800,7 +839,7 @@ mod tests {
         members[1].observe(Duration::from_micros(300));
         let mut slow = 0;
         for _ in 0..1_000 {
-            let picked = balancer.shared.pick().unwrap();
+            let picked = balancer.shared.pick(None).unwrap();
             if picked.address == members[0].address {
                 slow += 1;
             }
@@ -820,7 +859,10 @@ mod tests {
         }
         members[0].in_flight.store(10, Ordering::Relaxed);
         for _ in 0..100 {
-            assert_eq!(balancer.shared.pick().unwrap().address, members[1].address);
+            assert_eq!(
+                balancer.shared.pick(None).unwrap().address,
+                members[1].address
+            );
         }
     }
 
@@ -831,11 +873,14 @@ mod tests {
         let members = balancer.shared.snapshot();
         members[0].eject();
         for _ in 0..10 {
-            assert_eq!(balancer.shared.pick().unwrap().address, members[1].address);
+            assert_eq!(
+                balancer.shared.pick(None).unwrap().address,
+                members[1].address
+            );
         }
         members[0].state().ejected_until = Some(Instant::now());
         let picked: Vec<String> = (0..8)
-            .map(|_| balancer.shared.pick().unwrap().address.clone())
+            .map(|_| balancer.shared.pick(None).unwrap().address.clone())
             .collect();
         let probes = picked.iter().filter(|a| **a == members[0].address).count();
         assert_eq!(
@@ -845,7 +890,7 @@ mod tests {
         // The probe answered: the instance takes calls again.
         members[0].record(Code::Ok, 5);
         let picked: Vec<String> = (0..4)
-            .map(|_| balancer.shared.pick().unwrap().address.clone())
+            .map(|_| balancer.shared.pick(None).unwrap().address.clone())
             .collect();
         let calls = picked.iter().filter(|a| **a == members[0].address).count();
         assert_eq!(calls, 2, "{picked:?}");
@@ -864,7 +909,7 @@ mod tests {
         assert_eq!(stats[0].calls, 7);
         for _ in 0..10 {
             assert_ne!(
-                balancer.shared.pick().unwrap().address,
+                balancer.shared.pick(None).unwrap().address,
                 "http://127.0.0.1:1"
             );
         }
