@@ -151,6 +151,42 @@ impl<T> Batch<T> {
     }
 }
 
+/// Bytes a page of records may take unless told otherwise: gRPC's default message limit.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes a list response spends beyond its records' own (its page token, its total, and each
+/// record's tag and length), so a page within the budget fits one message.
+const PAGE_OVERHEAD: usize = 1024;
+const RECORD_OVERHEAD: usize = 11;
+
+/// How much of a page's byte budget is used: records are added while they fit, and always
+/// one, so a page makes progress whatever the sizes (a record bigger than the message limit
+/// fails when it is sent, not here).
+#[derive(Debug, Clone, Copy)]
+pub struct PageBudget {
+    left: usize,
+    taken: usize,
+}
+
+impl PageBudget {
+    /// A budget for a page sent in a message of at most `max_message_bytes`.
+    pub fn new(max_message_bytes: usize) -> Self {
+        let left = max_message_bytes.saturating_sub(PAGE_OVERHEAD).max(1);
+        Self { left, taken: 0 }
+    }
+
+    /// Whether a record of `bytes` (encoded) still goes on the page; counts it if so.
+    pub fn take(&mut self, bytes: usize) -> bool {
+        let cost = bytes.saturating_add(RECORD_OVERHEAD);
+        if self.taken > 0 && cost > self.left {
+            return false;
+        }
+        self.left = self.left.saturating_sub(cost);
+        self.taken += 1;
+        true
+    }
+}
+
 /// The most records an in-memory store holds unless told otherwise.
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 

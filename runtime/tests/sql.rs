@@ -237,6 +237,29 @@ async fn unread_streams_hold_no_connection(table: Arc<impl Books + 'static>) {
     assert_eq!(streams.open(), 0, "the streams gave their places back");
 }
 
+/// A page of 1 MB records stops at its byte budget (4 MiB: three of them), and its token
+/// continues; every record is reached page after page. `table` is empty, with that budget.
+async fn pages_stop_at_their_byte_budget(table: impl Books) {
+    let megabyte = "x".repeat(1024 * 1024);
+    for i in 0..10 {
+        table
+            .insert(book(&format!("m{i}"), &megabyte))
+            .await
+            .expect("insert");
+    }
+    let (first, mut next) = table.page("", 0, 1000).await;
+    assert_eq!(first.len(), 3, "three 1 MB records fit in 4 MiB: {first:?}");
+    let mut seen = first;
+    while let Some(start) = next {
+        let (page, after) = table.page("", start, 1000).await;
+        assert!(!page.is_empty() && page.len() <= 3, "{page:?}");
+        seen.extend(page);
+        next = after;
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    assert_eq!(seen, expected);
+}
+
 /// Awaits every future of `futures`, side by side.
 async fn futures_join_all<F: std::future::Future + Send + 'static>(
     futures: impl IntoIterator<Item = F>,
@@ -296,8 +319,17 @@ async fn an_sqlite_table() {
     .execute(&readers)
     .await
     .expect("the table");
-    let big = sqlite::Table::<Book>::new(readers, writer, "big");
+    let big = sqlite::Table::<Book>::new(readers.clone(), writer.clone(), "big");
     unread_streams_hold_no_connection(Arc::new(big)).await;
+
+    sqlx::query(sqlx::AssertSqlSafe(
+        SQLITE_TABLE.replace("\"books\"", "\"huge\""),
+    ))
+    .execute(&readers)
+    .await
+    .expect("the table");
+    let huge = sqlite::Table::<Book>::new(readers, writer, "huge");
+    pages_stop_at_their_byte_budget(huge.with_max_page_bytes(4 * 1024 * 1024)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,8 +376,17 @@ async fn a_postgres_table_and_its_outage() {
     .execute(&small)
     .await
     .expect("the table");
-    let big = postgres::Table::<Book>::new(small.clone(), small, "big");
+    let big = postgres::Table::<Book>::new(small.clone(), small.clone(), "big");
     unread_streams_hold_no_connection(Arc::new(big)).await;
+
+    sqlx::query(sqlx::AssertSqlSafe(
+        POSTGRES_TABLE.replace("\"books\"", "\"huge\""),
+    ))
+    .execute(&small)
+    .await
+    .expect("the table");
+    let huge = postgres::Table::<Book>::new(small.clone(), small, "huge");
+    pages_stop_at_their_byte_budget(huge.with_max_page_bytes(4 * 1024 * 1024)).await;
 
     // With the server gone, calls fail with UNAVAILABLE, which clients retry.
     server.stop();

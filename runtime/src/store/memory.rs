@@ -22,6 +22,12 @@ pub trait Record: Clone + Send + Sync + 'static {
     fn unique(&self) -> Option<(&'static str, &str)> {
         None
     }
+
+    /// The record's size encoded, in bytes, which bounds a page of them by bytes
+    /// ([`MemoryTable::with_max_page_bytes`]); 0 by default: pages bounded by count only.
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 /// Records by id, listed oldest first, at most `max_records` of them.
@@ -29,6 +35,7 @@ pub trait Record: Clone + Send + Sync + 'static {
 pub struct MemoryTable<T> {
     state: RwLock<State<T>>,
     max_records: usize,
+    max_page_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -88,7 +95,16 @@ impl<T> MemoryTable<T> {
                 id_by_unique: HashMap::new(),
             }),
             max_records,
+            max_page_bytes: super::DEFAULT_MAX_PAGE_BYTES,
         }
+    }
+
+    /// The same table with pages (and stream batches) of at most `max_page_bytes`, by the
+    /// records' [`Record::size`]: a page ends early, and its token continues, rather than
+    /// building a response over the message limit.
+    pub fn with_max_page_bytes(mut self, max_page_bytes: usize) -> Self {
+        self.max_page_bytes = max_page_bytes;
+        self
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State<T>> {
@@ -174,16 +190,20 @@ impl<T: Record> MemoryTable<T> {
     pub async fn scan(&self, query: ScanQuery<'_>) -> Result<Batch<T>, StoreError> {
         let filter = query.filter.to_lowercase();
         let state = self.read();
-        let mut matching = state
+        let matching = state
             .by_sequence
             .range(query.start..)
             .filter(|(_, record)| filter.is_empty() || record.matches(&filter));
-        let records: Vec<T> = matching
-            .by_ref()
-            .take(query.limit)
-            .map(|(_, record)| record.clone())
-            .collect();
-        let next = matching.next().map(|(sequence, _)| *sequence);
+        let mut budget = super::PageBudget::new(self.max_page_bytes);
+        let mut records: Vec<T> = Vec::new();
+        let mut next = None;
+        for (sequence, record) in matching {
+            if records.len() == query.limit || !budget.take(record.size()) {
+                next = Some(*sequence);
+                break;
+            }
+            records.push(record.clone());
+        }
         Ok(Batch { records, next })
     }
 
@@ -244,6 +264,51 @@ mod tests {
         fn matches(&self, filter: &str) -> bool {
             self.text.to_lowercase().contains(filter)
         }
+
+        fn size(&self) -> usize {
+            self.id.len() + self.text.len()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_stops_at_its_byte_budget_and_its_token_continues() {
+        let table = MemoryTable::default().with_max_page_bytes(4 * 1024 * 1024);
+        let megabyte = "x".repeat(1024 * 1024);
+        for i in 0..10 {
+            table
+                .insert(note(&i.to_string(), &megabyte))
+                .await
+                .expect("inserted");
+        }
+        let query = ScanQuery {
+            filter: "",
+            start: 0,
+            limit: 1000,
+        };
+        let page = table.scan(query).await.expect("a page");
+        assert_eq!(page.records.len(), 3, "three 1 MB records fit in 4 MiB");
+        let mut seen = page.records.len();
+        let mut next = page.next;
+        while let Some(start) = next {
+            let page = table
+                .scan(ScanQuery { start, ..query })
+                .await
+                .expect("a page");
+            assert!(!page.records.is_empty() && page.records.len() <= 3);
+            seen += page.records.len();
+            next = page.next;
+        }
+        assert_eq!(seen, 10, "every record, page after page");
+        // A record bigger than the budget still makes a page of its own.
+        let small = MemoryTable::default().with_max_page_bytes(1024);
+        small
+            .insert(note("big", &megabyte))
+            .await
+            .expect("inserted");
+        small.insert(note("next", "y")).await.expect("inserted");
+        let page = small.scan(query).await.expect("a page");
+        assert_eq!(page.records.len(), 1);
+        assert!(page.next.is_some());
     }
 
     fn note(id: &str, text: &str) -> Note {

@@ -121,6 +121,7 @@ macro_rules! table {
 
         use sqlx::{AssertSqlSafe, Row as _};
         use tokio::sync::mpsc::Sender;
+        use tokio_stream::StreamExt as _;
 
         use super::{decode, is_unique_violation, store_error, Queries};
         use crate::store::{Batch, ScanQuery, StoreError};
@@ -135,6 +136,7 @@ macro_rules! table {
             /// Writes.
             writer: $pool,
             sql: Queries,
+            max_page_bytes: usize,
             records: PhantomData<fn() -> T>,
         }
 
@@ -146,8 +148,17 @@ macro_rules! table {
                     pool,
                     writer,
                     sql: Queries::of(table, $find, $lock),
+                    max_page_bytes: crate::store::DEFAULT_MAX_PAGE_BYTES,
                     records: PhantomData,
                 }
+            }
+
+            /// The same table with pages (and stream batches) of at most `max_page_bytes` of
+            /// encoded records: a page ends early, and its token continues, rather than
+            /// building a response over the message limit; rows past it are not read.
+            pub fn with_max_page_bytes(mut self, max_page_bytes: usize) -> Self {
+                self.max_page_bytes = max_page_bytes;
+                self
             }
 
             /// The record with this id.
@@ -225,24 +236,26 @@ macro_rules! table {
             /// index range).
             pub async fn scan(&self, query: ScanQuery<'_>) -> Result<Batch<T>, StoreError> {
                 // One row more than asked: where the next page starts, if there is one.
+                // Rows are read one at a time, and no further than the page's byte budget.
                 let limit = i64::try_from(query.limit).unwrap_or(i64::MAX - 1);
+                let filter = query.filter.to_lowercase();
                 let mut rows = sqlx::query(AssertSqlSafe(self.sql.scan.as_str()))
-                    .bind(query.filter.to_lowercase())
+                    .bind(filter)
                     .bind(i64::try_from(query.start).unwrap_or(i64::MAX))
                     .bind(limit + 1)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-                let next = match rows.len() > query.limit {
-                    true => rows
-                        .pop()
-                        .and_then(|row| u64::try_from(row.get::<i64, _>("sequence")).ok()),
-                    false => None,
-                };
-                let records = rows
-                    .iter()
-                    .map(|row| decode(row.get::<&[u8], _>("record")))
-                    .collect::<Result<_, _>>()?;
+                    .fetch(&self.pool);
+                let mut budget = crate::store::PageBudget::new(self.max_page_bytes);
+                let mut records = Vec::new();
+                let mut next = None;
+                while let Some(row) = rows.next().await {
+                    let row = row.map_err(store_error)?;
+                    let bytes: &[u8] = row.get("record");
+                    if records.len() == query.limit || !budget.take(bytes.len()) {
+                        next = u64::try_from(row.get::<i64, _>("sequence")).ok();
+                        break;
+                    }
+                    records.push(decode(bytes)?);
+                }
                 Ok(Batch { records, next })
             }
 
