@@ -400,6 +400,10 @@ fn bad_specs_are_located_and_nothing_is_written() {
             "12:8: field `title` is declared twice in `Book`",
         ),
         ("bad/broken_toml.toml", "3:13: unclosed array table"),
+        (
+            "bad/max_length_on_int.toml",
+            "10:14: `max_length` applies to string and bytes fields, and `pages` is int32",
+        ),
     ];
     for (file, expected) in cases {
         let spec = spec_path(file);

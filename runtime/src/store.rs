@@ -309,6 +309,35 @@ pub fn required_id(id: &str) -> Result<&str, tonic::Status> {
     Ok(id)
 }
 
+/// INVALID_ARGUMENT when `value` has more than `max` characters (a spec's `max_length`).
+///
+/// ```
+/// use microframework_runtime::store::check_max_chars;
+///
+/// assert!(check_max_chars("title", "Dune", 4).is_ok());
+/// let status = check_max_chars("title", "Dune!", 4).expect_err("too long");
+/// assert_eq!(status.message(), "title: must be at most 4 characters");
+/// ```
+pub fn check_max_chars(field: &str, value: &str, max: usize) -> Result<(), tonic::Status> {
+    // Counting stops past the limit: a huge value costs no more than the limit.
+    if value.len() > max && value.chars().nth(max).is_some() {
+        return Err(tonic::Status::invalid_argument(format!(
+            "{field}: must be at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// INVALID_ARGUMENT when `value` has more than `max` bytes (a spec's `max_length`).
+pub fn check_max_bytes(field: &str, value: &[u8], max: usize) -> Result<(), tonic::Status> {
+    if value.len() > max {
+        return Err(tonic::Status::invalid_argument(format!(
+            "{field}: must be at most {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// A client's value as an error message may repeat it: at most [`MAX_ECHO_CHARS`]
 /// characters, so a huge value does not come back in the answer (and the logs).
 pub fn echo(value: &str) -> String {

@@ -14,6 +14,7 @@
 //! name = "title"
 //! type = "string"          # string int32 int64 bool double bytes timestamp enum <Resource>
 //! required = true          # strings, bytes, messages and repeated fields only
+//! max_length = 200         # strings (characters) and bytes; default 16384 and 1048576
 //! ```
 
 use std::{collections::BTreeSet, ops::Range, path::Path};
@@ -84,7 +85,14 @@ struct RawField {
     required: Option<Spanned<bool>>,
     #[serde(default)]
     values: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    max_length: Option<Spanned<u64>>,
 }
+
+/// The longest string (in characters) a spec's field takes unless it says otherwise.
+pub const DEFAULT_MAX_STRING_CHARS: u64 = 16 * 1024;
+/// The longest bytes value a spec's field takes unless it says otherwise.
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 
 /// A validated service spec, with every proto name decided.
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +141,9 @@ pub struct FieldSpec {
     pub optional: bool,
     /// The handler refuses empty values.
     pub required: bool,
+    /// Strings: most characters; bytes: most bytes (of each element when repeated); the
+    /// handler refuses longer values. None for other types.
+    pub max_length: Option<u64>,
 }
 
 /// An enum declared by an enum field.
@@ -470,6 +481,21 @@ fn validate_resource(
                 format!("field `{field_name}` makes `{name}` contain itself; make it repeated"),
             ));
         }
+        let max_length = match (spec_type, &field.max_length) {
+            ("string", None) => Some(DEFAULT_MAX_STRING_CHARS),
+            ("bytes", None) => Some(DEFAULT_MAX_BYTES),
+            ("string" | "bytes", Some(max)) if *max.get_ref() == 0 => {
+                return Err(at(max, "`max_length` must be at least 1"));
+            }
+            ("string" | "bytes", Some(max)) => Some(*max.get_ref()),
+            (_, None) => None,
+            (_, Some(max)) => {
+                return Err(at(
+                    max,
+                    format!("`max_length` applies to string and bytes fields, and `{field_name}` is {spec_type}"),
+                ));
+            }
+        };
         fields.push(FieldSpec {
             ident: naming::rust_ident(field_name),
             name: field_name.clone(),
@@ -479,6 +505,7 @@ fn validate_resource(
             repeated,
             optional,
             required,
+            max_length,
         });
     }
     let snake = name.to_snake_case();
