@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Status};
 
 use super::{StoreConfig, StoreError, STREAM_BATCH};
@@ -32,6 +32,12 @@ pub const DEFAULT_MAX_STREAMS_PER_CALLER: usize = 10;
 pub const DEFAULT_STREAM_IDLE_SECS: u64 = 30;
 /// Seconds a stream may run unless told otherwise.
 pub const DEFAULT_STREAM_MAX_SECS: u64 = 600;
+/// Bytes of encoded records a sized stream ([`Streams::start_sized`], [`stream_records`])
+/// keeps waiting for its client; one record bigger than this still passes, alone.
+pub const STREAM_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// A record on its way to the client, with the bytes it holds of its stream's budget.
+type Item<T> = (Result<T, StoreError>, Option<OwnedSemaphorePermit>);
 
 /// The limits of the record streams of one server; clones share the counts of open streams.
 ///
@@ -103,7 +109,8 @@ impl Streams {
 
     /// Starts a stream for `caller` (who it is, when known): `produce` is given the channel
     /// to send its records into, and runs until it returns, its client goes away, its
-    /// client takes no record for the idle limit, or the stream reaches its lifetime.
+    /// client takes no record for the idle limit, or the stream reaches its lifetime. At
+    /// most [`STREAM_BATCH`] records wait for the client.
     ///
     /// RESOURCE_EXHAUSTED when as many streams are open as the limits allow.
     pub fn start<T, F, Fut>(
@@ -116,8 +123,40 @@ impl Streams {
         F: FnOnce(mpsc::Sender<Result<T, StoreError>>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.launch(caller, None, produce)
+    }
+
+    /// [`Streams::start`], with the records waiting for the client bounded in bytes too:
+    /// at most [`STREAM_BUFFER_BYTES`] by `size` (a record's encoded length).
+    pub fn start_sized<T, F, Fut>(
+        &self,
+        caller: Option<&str>,
+        size: fn(&T) -> usize,
+        produce: F,
+    ) -> Result<RecordStream<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(mpsc::Sender<Result<T, StoreError>>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.launch(caller, Some(size), produce)
+    }
+
+    fn launch<T, F, Fut>(
+        &self,
+        caller: Option<&str>,
+        size: Option<fn(&T) -> usize>,
+        produce: F,
+    ) -> Result<RecordStream<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(mpsc::Sender<Result<T, StoreError>>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let slot = self.take_slot(caller)?;
-        let (sink, receiver) = mpsc::channel(STREAM_BATCH);
+        let (sink, sent) = mpsc::channel(1);
+        let (waiting, receiver) = mpsc::channel(STREAM_BATCH);
+        tokio::spawn(relay(sent, waiting, size));
         let state = Arc::new(Mutex::new(State {
             receiver: Some(receiver),
             slot: Some(slot),
@@ -169,32 +208,37 @@ impl Limits {
 }
 
 /// Starts a stream of records for `request` under the limits the server handed it
-/// ([`Streams::of`]), counting it against its caller (the JWT subject, with feature `jwt`).
+/// ([`Streams::of`]), counting it against its caller (the JWT subject, with feature `jwt`),
+/// with the records waiting for the client bounded by their encoded size
+/// ([`STREAM_BUFFER_BYTES`]).
 ///
 /// ```
 /// use microframework_runtime::store::memory::{MemoryTable, Record};
 /// use microframework_runtime::store::stream_records;
 /// use tokio_stream::StreamExt;
 ///
-/// #[derive(Clone)]
-/// struct Note(String);
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Note {
+///     #[prost(string, tag = "1")]
+///     id: String,
+/// }
 ///
 /// impl Record for Note {
 ///     fn id(&self) -> &str {
-///         &self.0
+///         &self.id
 ///     }
 ///     fn matches(&self, filter: &str) -> bool {
-///         self.0.contains(filter)
+///         self.id.contains(filter)
 ///     }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tonic::Status> {
 /// let table = std::sync::Arc::new(MemoryTable::default());
-/// table.insert(Note("a".into())).await?;
+/// table.insert(Note { id: "a".into() }).await?;
 /// let request = tonic::Request::new(());
 /// let records = stream_records(&request, |sink| async move { table.stream("", sink).await })?;
-/// let notes: Vec<String> = records.map(|note| note.expect("a note").0).collect().await;
+/// let notes: Vec<String> = records.map(|note| note.expect("a note").id).collect().await;
 /// assert_eq!(notes, ["a"]);
 /// # Ok(())
 /// # }
@@ -204,11 +248,11 @@ pub fn stream_records<R, T, F, Fut>(
     produce: F,
 ) -> Result<RecordStream<T>, Status>
 where
-    T: Send + 'static,
+    T: prost::Message + 'static,
     F: FnOnce(mpsc::Sender<Result<T, StoreError>>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    Streams::of(request).start(caller(request), produce)
+    Streams::of(request).start_sized(caller(request), T::encoded_len, produce)
 }
 
 /// Who makes `request`, where authentication knows: the subject of its verified JWT.
@@ -219,6 +263,36 @@ pub fn caller<R>(request: &Request<R>) -> Option<&str> {
     }
     let _ = request;
     None
+}
+
+/// Moves the producer's records to the client's side, each holding its size of the
+/// stream's byte budget (when sized) until the client takes it. Ends when the producer is
+/// done or the client's side is gone (a cut-off stream frees its records, and so the budget).
+async fn relay<T>(
+    mut sent: mpsc::Receiver<Result<T, StoreError>>,
+    waiting: mpsc::Sender<Item<T>>,
+    size: Option<fn(&T) -> usize>,
+) {
+    let budget = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
+    while let Some(record) = sent.recv().await {
+        let permit = match (size, &record) {
+            (Some(size), Ok(value)) => {
+                let bytes = size(value).clamp(1, STREAM_BUFFER_BYTES);
+                let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+                tokio::select! {
+                    permit = Arc::clone(&budget).acquire_many_owned(bytes) => match permit {
+                        Ok(permit) => Some(permit),
+                        Err(_) => return,
+                    },
+                    () = waiting.closed() => return,
+                }
+            }
+            _ => None,
+        };
+        if waiting.send((record, permit)).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A place among the open streams, given back when dropped.
@@ -246,7 +320,7 @@ impl Drop for Slot {
 /// What the watchdog and the client's side of a stream share.
 struct State<T> {
     /// The records waiting for the client; gone once drained, or freed when cut off.
-    receiver: Option<mpsc::Receiver<Result<T, StoreError>>>,
+    receiver: Option<mpsc::Receiver<Item<T>>>,
     slot: Option<Slot>,
     /// Records the client has taken.
     taken: u64,
@@ -349,7 +423,9 @@ impl<T> futures_core::Stream for RecordStream<T> {
             return Poll::Ready(state.ended.take().map(Err));
         };
         match receiver.poll_recv(cx) {
-            Poll::Ready(Some(record)) => {
+            Poll::Ready(Some((record, budget))) => {
+                // The record leaves the buffer: its bytes go back to the budget.
+                drop(budget);
                 state.taken += 1;
                 Poll::Ready(Some(record.map_err(Status::from)))
             }
@@ -493,6 +569,39 @@ mod tests {
             "{status:?}"
         );
         assert!(records.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sized_stream_keeps_at_most_its_byte_budget_waiting() {
+        let streams = limits(10, 10, 0, 0);
+        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&sent);
+        // Records of 100 KB: about 10 fit in the 1 MiB budget, far fewer than the 100 the
+        // channel would otherwise hold.
+        let produce = |sink: mpsc::Sender<Result<Vec<u8>, StoreError>>| async move {
+            for _ in 0..200 {
+                if sink.send(Ok(vec![0; 100 * 1024])).await.is_err() {
+                    return;
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let mut records = streams
+            .start_sized(None, Vec::len, produce)
+            .expect("a stream");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let waiting = sent.load(Ordering::SeqCst);
+        // The budget's 10, one in the relay, one in the producer's channel.
+        assert!(
+            (10..=13).contains(&waiting),
+            "{waiting} records sent while unread"
+        );
+        let mut taken = 0;
+        while let Some(record) = records.next().await {
+            assert_eq!(record.expect("a record").len(), 100 * 1024);
+            taken += 1;
+        }
+        assert_eq!(taken, 200, "every record, as the client reads");
     }
 
     #[tokio::test(start_paused = true)]
