@@ -121,12 +121,7 @@ impl AuthConfig {
 
     /// The HS256 secret, from `secret_file` when set.
     pub fn secret(&self) -> anyhow::Result<String> {
-        if self.secret_file.is_empty() {
-            return Ok(self.secret.clone());
-        }
-        let text = std::fs::read_to_string(&self.secret_file)
-            .with_context(|| format!("cannot read auth.secret_file {}", self.secret_file))?;
-        Ok(text.trim().to_owned())
+        crate::config::secret(&self.secret, &self.secret_file, "auth.secret_file")
     }
 }
 

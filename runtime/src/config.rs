@@ -57,6 +57,25 @@ pub fn read<T: DeserializeOwned>(
         .with_context(|| format!("invalid config file {}", path.display()))
 }
 
+/// `value`, or the contents of `file` (trimmed) when it is set: a secret mounted as a file
+/// wins over one in the environment. `setting` names the file's setting in the error.
+///
+/// ```
+/// use microframework_runtime::config::secret;
+///
+/// assert_eq!(secret("from-env", "", "auth.secret_file").unwrap(), "from-env");
+/// let err = secret("", "/no/such/file", "auth.secret_file").unwrap_err();
+/// assert!(err.to_string().contains("cannot read auth.secret_file /no/such/file"));
+/// ```
+pub fn secret(value: &str, file: &str, setting: &str) -> anyhow::Result<String> {
+    if file.is_empty() {
+        return Ok(value.to_owned());
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {setting} {file}"))?;
+    Ok(text.trim().to_owned())
+}
+
 /// Sets `slot` from the environment variable `name`, looked up through `var`, when it is set;
 /// the error names the variable and its value.
 ///

@@ -93,17 +93,6 @@ impl Default for DiscoveryConfig {
 }
 
 impl DiscoveryConfig {
-    /// `value`, or the contents of `file` (trimmed) when it is set: a secret mounted as a
-    /// file wins over one in the environment. `key` names the file's setting in errors.
-    pub fn secret(value: &str, file: &str, key: &str) -> anyhow::Result<String> {
-        if file.is_empty() {
-            return Ok(value.to_owned());
-        }
-        let read = std::fs::read_to_string(file);
-        let text = read.map_err(|err| anyhow::anyhow!("discovery.{key} `{file}`: {err}"))?;
-        Ok(text.trim().to_owned())
-    }
-
     /// The PEM files of `registry_ca_file`, and of `registry_cert_file` with
     /// `registry_key_file` (both or neither), read.
     pub fn registry_tls(&self) -> anyhow::Result<RegistryTls> {

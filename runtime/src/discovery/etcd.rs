@@ -171,10 +171,10 @@ impl EtcdRegistry {
         let credentials = match discovery.etcd_username.as_str() {
             "" => None,
             user => {
-                let password = DiscoveryConfig::secret(
+                let password = crate::config::secret(
                     &discovery.etcd_password,
                     &discovery.etcd_password_file,
-                    "etcd_password_file",
+                    "discovery.etcd_password_file",
                 )?;
                 Some((user.to_owned(), password))
             }

@@ -103,10 +103,10 @@ impl RedisRegistry {
 /// server's certificate (and presenting this instance's own when one is configured);
 /// credentials (an ACL user and password) come in the URL.
 fn client(discovery: &DiscoveryConfig) -> anyhow::Result<redis::Client> {
-    let url = DiscoveryConfig::secret(
+    let url = crate::config::secret(
         &discovery.redis_url,
         &discovery.redis_url_file,
-        "redis_url_file",
+        "discovery.redis_url_file",
     )?;
     // The URL may hold a password: errors never repeat it.
     let invalid = "discovery.redis_url (REDIS_URL) is not a Redis URL \
