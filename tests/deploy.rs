@@ -618,28 +618,35 @@ fn check_systemd_unit(project: &Path, name: &str, work: &Path, tally: &mut Tally
 /// The autoscalers of a PostgreSQL project stop before the replicas' pools exceed
 /// PostgreSQL's default `max_connections` (100, less some for superusers, migrations and
 /// people): read from the files as rendered, so an edited default or template shows.
+/// The files of a `user-service` rendered with `features` (nothing written), by path.
+fn rendered(features: &microframework::model::features::Features) -> BTreeMap<String, String> {
+    use microframework::{commands::pipeline::render_new_project, plan::templates::Templates};
+
+    let templates = Templates::embedded().expect("templates parse");
+    let (_, files) = render_new_project("user-service", features, &templates).expect("renders");
+    files
+        .into_iter()
+        .map(|file| (file.path, file.contents))
+        .collect()
+}
+
+/// The file at `path` of `files`.
+fn file<'a>(files: &'a BTreeMap<String, String>, path: &str) -> &'a str {
+    files
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} is rendered"))
+}
+
 #[test]
 fn the_autoscalers_stop_before_the_pools_exceed_postgresqls_connections() {
-    use microframework::{
-        commands::pipeline::render_new_project,
-        model::features::{DatabaseKind, Features},
-        plan::templates::Templates,
-    };
+    use microframework::model::features::{DatabaseKind, Features};
 
     let features = Features {
         database: DatabaseKind::Postgres,
         ..Features::default()
     };
-    let templates = Templates::embedded().expect("templates parse");
-    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
-    let file = |path: &str| {
-        files
-            .iter()
-            .find(|file| file.path == path)
-            .unwrap_or_else(|| panic!("{path} is rendered"))
-            .contents
-            .clone()
-    };
+    let files = rendered(&features);
+    let file = |path: &str| file(&files, path).to_owned();
     let config: toml::Table = toml::from_str(&file("config/default.toml")).expect("TOML");
     let pool = config["database"]["pool_size"]
         .as_integer()
@@ -678,19 +685,10 @@ fn the_autoscalers_stop_before_the_pools_exceed_postgresqls_connections() {
 /// Prometheus need no token, so they listen on 127.0.0.1 only.
 #[test]
 fn compose_publishes_only_the_grpc_port_beyond_this_machine() {
-    use microframework::{
-        commands::pipeline::render_new_project, model::features::Features,
-        plan::templates::Templates,
-    };
+    use microframework::model::features::Features;
 
-    let templates = Templates::embedded().expect("templates parse");
-    let (_, files) =
-        render_new_project("user-service", &Features::default(), &templates).expect("renders");
-    let compose = &files
-        .iter()
-        .find(|file| file.path == "docker-compose.yml")
-        .expect("a compose file")
-        .contents;
+    let files = rendered(&Features::default());
+    let compose = file(&files, "docker-compose.yml");
     let published: Vec<&str> = compose
         .lines()
         .map(str::trim)
@@ -713,19 +711,10 @@ fn compose_publishes_only_the_grpc_port_beyond_this_machine() {
 
 #[test]
 fn the_workflow_installs_the_tool_by_version_or_from_a_pinned_revision() {
-    use microframework::{
-        commands::pipeline::render_new_project, model::features::Features,
-        plan::templates::Templates,
-    };
+    use microframework::model::features::Features;
 
-    let templates = Templates::embedded().expect("templates parse");
-    let (_, files) =
-        render_new_project("user-service", &Features::default(), &templates).expect("renders");
-    let workflow = &files
-        .iter()
-        .find(|file| file.path == ".github/workflows/ci.yml")
-        .expect("a workflow")
-        .contents;
+    let files = rendered(&Features::default());
+    let workflow = file(&files, ".github/workflows/ci.yml");
     let installs: Vec<&str> = workflow
         .lines()
         .map(str::trim)
@@ -744,23 +733,14 @@ fn the_workflow_installs_the_tool_by_version_or_from_a_pinned_revision() {
 
 #[test]
 fn the_systemd_unit_hands_secrets_over_as_credentials_not_environment() {
-    use microframework::{
-        commands::pipeline::render_new_project,
-        model::features::{DatabaseKind, Features},
-        plan::templates::Templates,
-    };
+    use microframework::model::features::{DatabaseKind, Features};
 
     let features = Features {
         database: DatabaseKind::Postgres,
         ..Features::default()
     };
-    let templates = Templates::embedded().expect("templates parse");
-    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
-    let unit = &files
-        .iter()
-        .find(|file| file.path == "deploy/systemd/user-service.service")
-        .expect("a unit")
-        .contents;
+    let files = rendered(&features);
+    let unit = file(&files, "deploy/systemd/user-service.service");
     let settings: Vec<&str> = unit
         .lines()
         .filter(|line| line.starts_with("LoadCredential=") || line.contains("_FILE="))
@@ -778,24 +758,15 @@ fn the_systemd_unit_hands_secrets_over_as_credentials_not_environment() {
 
 #[test]
 fn the_network_policy_names_every_port_and_peer_the_pods_reach() {
-    use microframework::{
-        commands::pipeline::render_new_project,
-        model::features::{DatabaseKind, DiscoveryKind, Features},
-        plan::templates::Templates,
-    };
+    use microframework::model::features::{DatabaseKind, DiscoveryKind, Features};
 
     let features = Features {
         database: DatabaseKind::Postgres,
         discovery: DiscoveryKind::Redis,
         ..Features::default()
     };
-    let templates = Templates::embedded().expect("templates parse");
-    let (_, files) = render_new_project("user-service", &features, &templates).expect("renders");
-    let policy = &files
-        .iter()
-        .find(|file| file.path == "deploy/k8s/base/networkpolicy.yaml")
-        .expect("a NetworkPolicy")
-        .contents;
+    let files = rendered(&features);
+    let policy = file(&files, "deploy/k8s/base/networkpolicy.yaml");
     let egress = policy.split("  egress:\n").nth(1).expect("egress rules");
     // Rules start at four spaces ("    - "); comments between them are left out.
     let mut rules: Vec<String> = Vec::new();
