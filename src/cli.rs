@@ -98,6 +98,11 @@ pub struct GenArgs {
     /// Overwrite tool-owned files even where they were edited.
     #[arg(long)]
     pub force: bool,
+    /// Move deploy/k8s to the current layout (the overlays make or reference the Secrets, the
+    /// autoscaler alone sets the replicas): rewrites deploy/k8s/overlays/*/kustomization.yaml,
+    /// keeping each old one beside it as kustomization.yaml.orig.
+    #[arg(long)]
+    pub upgrade_deploy: bool,
     /// Switch production features; the choice is recorded in microframework.toml.
     #[command(flatten)]
     pub features: FeatureArgs,
@@ -141,6 +146,7 @@ impl FeatureArgs {
             discovery: self.discovery.unwrap_or(base.discovery),
             deploy: self.deploy.unwrap_or(base.deploy),
             database: self.database.unwrap_or(base.database),
+            kubernetes_layout: base.kubernetes_layout,
         }
     }
 }

@@ -962,21 +962,29 @@ fn a_database_follows_gen_and_leaves_the_users_store_when_switched_off() {
     let work = tempfile::tempdir().unwrap();
     let project = new_project(work.path(), "user-service");
     assert!(!project.join("src/database.rs").exists());
-    microframework()
-        .args(["gen", "-q", "--with-database", "postgres", "--project"])
+    let switched = microframework()
+        .args(["gen", "--with-database", "postgres", "--project"])
         .arg(&project)
         .assert()
         .success();
+    // The dev overlay is the user's: gen says what it now lacks.
+    let said = String::from_utf8_lossy(&switched.get_output().stderr).into_owned();
+    assert!(
+        said.contains("deploy/k8s/overlays/dev/kustomization.yaml: yours, so unchanged, but the pods now read the Secret `user-service-database`"),
+        "{said}"
+    );
     for file in [
         "src/database.rs",
         "src/store/postgres/mod.rs",
         "src/store/postgres/user.rs",
         "migrations/0001_create_users.sql",
-        "deploy/k8s/base/secret-database.yaml",
         "tests/database.rs",
     ] {
         assert!(project.join(file).is_file(), "gen wrote no {file}");
     }
+    assert!(!project
+        .join("deploy/k8s/base/secret-database.yaml")
+        .exists());
     let compose = fs::read_to_string(project.join("docker-compose.yml")).unwrap();
     assert!(compose.contains("\n  postgres:\n"), "{compose}");
     let manifest = fs::read_to_string(project.join("Cargo.toml")).unwrap();

@@ -350,6 +350,28 @@ fn deployment_files_pass_every_checker() {
                 let one = yaml.contains("replicas: 1\n");
                 assert_eq!(one, sqlite, "{name}/prod: one replica only with SQLite");
             }
+            // The autoscaler alone sets the replicas: an apply never resets them.
+            assert_eq!(
+                yaml.contains("\n  replicas:"),
+                sqlite,
+                "{name}/{overlay}: a replica count only without an autoscaler"
+            );
+            // Secrets: prod holds none (an apply never writes over the real ones); dev
+            // generates its development values under a name with a content hash, which the
+            // Deployment follows.
+            let holds_secrets = yaml.contains("\nkind: Secret\n");
+            let reads_secrets = yaml.contains(&format!("secretName: {name}-jwt"))
+                || yaml.contains(&format!("secretName: {name}-database"));
+            if overlay == "prod" {
+                assert!(!holds_secrets, "{name}/prod holds a Secret: {yaml}");
+            } else {
+                assert_eq!(holds_secrets, reads_secrets, "{name}/dev: {yaml}");
+                assert!(!yaml.contains("replace-me"), "{name}/dev: {yaml}");
+                for secret in ["jwt", "database"] {
+                    let plain = format!("secretName: {name}-{secret}\n");
+                    assert!(!yaml.contains(&plain), "{name}/dev: {secret} has no hash");
+                }
+            }
             if sqlite {
                 assert!(
                     !yaml.contains("HorizontalPodAutoscaler"),
@@ -635,6 +657,122 @@ fn file<'a>(files: &'a BTreeMap<String, String>, path: &str) -> &'a str {
     files
         .get(path)
         .unwrap_or_else(|| panic!("{path} is rendered"))
+}
+
+/// A project of the first Kubernetes layout: `new`, then the overlays and base as the tool
+/// wrote them before `deploy_layout` (rendered at layout 1), and the record without it.
+fn first_layout_project(work: &Path, name: &str) -> PathBuf {
+    let project = generate(work, name, &["--with-database", "postgres"]);
+    let record = project.join("microframework.toml");
+    for overlay in ["dev", "prod"] {
+        fs::remove_file(project.join(format!("deploy/k8s/overlays/{overlay}/kustomization.yaml")))
+            .unwrap();
+    }
+    let text = read(&record).replace("deploy_layout = 2\n", "deploy_layout = 1\n");
+    fs::write(&record, text).unwrap();
+    microframework(&project, &["gen", "--quiet"]);
+    let text = read(&record).replace("deploy_layout = 1\n", "");
+    fs::write(&record, text).unwrap();
+    project
+}
+
+fn microframework(project: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_microframework"))
+        .args(args)
+        .current_dir(project)
+        .output()
+        .expect("microframework runs");
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    output
+}
+
+#[test]
+#[ignore = "needs kustomize, which scripts/test installs; run by scripts/test"]
+fn a_project_of_the_first_kubernetes_layout_keeps_it_until_upgraded_on_request() {
+    let checkers = Checkers::find();
+    let work = tempfile::tempdir().unwrap();
+    let project = first_layout_project(work.path(), "older-service");
+    let build = |overlay: &str| -> String {
+        let dir = project.join("deploy/k8s/overlays").join(overlay);
+        let (program, args) = checkers.kustomize.split_first().unwrap();
+        let output = run(Command::new(program).args(args).arg(&dir));
+        assert!(output.status.success(), "{overlay}: {}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let base = project.join("deploy/k8s/base");
+    assert!(base.join("secret.yaml").exists() && base.join("secret-database.yaml").exists());
+
+    // `gen` and `check` keep the layout the user's overlays are written for, and say so.
+    let regenerated = microframework(&project, &["gen"]);
+    assert!(
+        text(&regenerated).contains("gen --upgrade-deploy"),
+        "{}",
+        text(&regenerated)
+    );
+    assert!(base.join("secret.yaml").exists());
+    let checked = microframework(&project, &["check"]);
+    assert!(text(&checked).contains("gen --upgrade-deploy"));
+    // Layout 1 as it was: the placeholder database URL in both overlays.
+    for overlay in ["dev", "prod"] {
+        assert!(build(overlay).contains("replace-me"), "{overlay}");
+    }
+
+    // The upgrade: the old overlays kept beside the new ones, the base Secrets gone.
+    let mut edited = read(&project.join("deploy/k8s/overlays/prod/kustomization.yaml"));
+    edited.push_str("# the user's own line\n");
+    fs::write(
+        project.join("deploy/k8s/overlays/prod/kustomization.yaml"),
+        &edited,
+    )
+    .unwrap();
+    let upgraded = microframework(&project, &["gen", "--upgrade-deploy"]);
+    assert!(!text(&upgraded).contains("warning"), "{}", text(&upgraded));
+    assert_eq!(
+        read(&project.join("deploy/k8s/overlays/prod/kustomization.yaml.orig")),
+        edited
+    );
+    assert!(project
+        .join("deploy/k8s/overlays/dev/kustomization.yaml.orig")
+        .exists());
+    assert!(!base.join("secret.yaml").exists() && !base.join("secret-database.yaml").exists());
+    assert!(read(&project.join("microframework.toml")).contains("deploy_layout = 2\n"));
+    let prod = build("prod");
+    assert!(
+        !prod.contains("\nkind: Secret\n") && !prod.contains("\n  replicas:"),
+        "{prod}"
+    );
+    assert!(build("dev").contains("secretName: older-service-jwt-"));
+    let checked = microframework(&project, &["check"]);
+    assert!(!text(&checked).contains("warning"), "{}", text(&checked));
+
+    // A second upgrade has nothing to do; an upgrade never writes over a `.orig`.
+    let again = microframework(&project, &["gen", "--upgrade-deploy", "--dry-run"]);
+    assert!(
+        !text(&again).contains("replace-user-owned"),
+        "{}",
+        text(&again)
+    );
+    let other = first_layout_project(work.path(), "other-service");
+    fs::write(
+        other.join("deploy/k8s/overlays/dev/kustomization.yaml.orig"),
+        "mine",
+    )
+    .unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_microframework"))
+        .args(["gen", "--upgrade-deploy"])
+        .current_dir(&other)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("kustomization.yaml.orig exists"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        other.join("deploy/k8s/base/secret.yaml").exists(),
+        "nothing was written"
+    );
 }
 
 #[test]

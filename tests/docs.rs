@@ -213,6 +213,7 @@ fn each_feature_guide_lists_every_setting_as_projects_render_it() {
         discovery: DiscoveryKind::Etcd,
         deploy: DeployKind::All,
         database: DatabaseKind::Postgres,
+        ..Features::default()
     };
     let sets = [
         every,

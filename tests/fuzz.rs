@@ -281,6 +281,7 @@ fn mutated_records_never_reach_outside_the_project() {
             Some(&project),
             dry_run,
             force,
+            rng.below(2) == 0,
             &FeatureArgs::default(),
             Verbosity::Quiet,
         );

@@ -5,8 +5,8 @@
 use microframework::{
     commands::pipeline::render_new_project,
     model::features::{
-        AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, Kind, MonitoringKind, TlsKind,
-        TracingKind,
+        AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, Kind, KubernetesLayout,
+        MonitoringKind, TlsKind, TracingKind,
     },
     plan::templates::Templates,
     render::RenderedFile,
@@ -21,6 +21,7 @@ const NONE: Features = Features {
     discovery: DiscoveryKind::Static,
     deploy: DeployKind::None,
     database: DatabaseKind::Memory,
+    kubernetes_layout: KubernetesLayout::V2,
 };
 
 fn render(features: &Features) -> Vec<RenderedFile> {
@@ -161,6 +162,7 @@ fn shared_files_compose_every_feature() {
         discovery: DiscoveryKind::Etcd,
         deploy: DeployKind::All,
         database: DatabaseKind::Postgres,
+        kubernetes_layout: KubernetesLayout::V2,
     };
     let shared = [
         ".github/workflows/ci.yml",

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use crate::{
     cli::FeatureArgs,
-    commands::gen::{plan_regeneration, project_dir},
+    commands::gen::{plan_regeneration, project_dir, OUTDATED_LAYOUT},
     plan::Ownership,
     reconcile::Change,
     report::{short_diff, Verbosity},
@@ -18,7 +18,10 @@ use crate::{
 /// Proto style findings are warnings, or problems with `strict`.
 pub fn run(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> anyhow::Result<()> {
     let dir = project_dir(project);
-    let regeneration = plan_regeneration(&dir, &FeatureArgs::default())?;
+    let regeneration = plan_regeneration(&dir, &FeatureArgs::default(), false)?;
+    if regeneration.outdated_kubernetes_layout && verbosity != Verbosity::Quiet {
+        eprintln!("warning: {OUTDATED_LAYOUT}");
+    }
     let mut problems = Vec::new();
     for finding in &regeneration.lint_findings {
         if strict {
@@ -57,7 +60,8 @@ pub fn run(project: Option<&Path>, strict: bool, verbosity: Verbosity) -> anyhow
             Change::Unchanged
             | Change::KeepUserOwned
             | Change::InsertStubs
-            | Change::AddDependencies => {}
+            | Change::AddDependencies
+            | Change::ReplaceUserOwned => {}
         }
     }
     for gap in &regeneration.missing_methods {

@@ -13,9 +13,9 @@ use crate::{
     commands::pipeline::render_existing,
     input::{
         project_file::{fingerprint, ProjectFile, PROJECT_FILE},
-        tree,
+        tree::{self, OnDisk},
     },
-    model::features::Features,
+    model::features::{DeployKind, Features, KubernetesLayout},
     plan::templates::Templates,
     plan::Ownership,
     reconcile::{self, Change, FileChange, Regeneration},
@@ -24,11 +24,25 @@ use crate::{
     write::{remove_stale_temporaries, write_file_atomically},
 };
 
+/// What `gen` and `check` say about a project whose `deploy/k8s` keeps layout 1.
+pub const OUTDATED_LAYOUT: &str = "deploy/k8s keeps the layout of an earlier microframework: its base holds placeholder Secrets, which every `kubectl apply -k` writes back over the real ones, and a replica count that resets the autoscaler's. `microframework gen --upgrade-deploy` moves the Secrets into the overlays; it rewrites deploy/k8s/overlays/dev/kustomization.yaml and deploy/k8s/overlays/prod/kustomization.yaml, keeping yours beside them as kustomization.yaml.orig to carry your changes over.";
+
 /// Renders the project in `dir` again, with `features` switched, and compares it with the
-/// disk.
-pub fn plan_regeneration(dir: &Path, features: &FeatureArgs) -> anyhow::Result<Regeneration> {
+/// disk; with `upgrade_deploy`, in the current Kubernetes layout, whose overlays replace the
+/// user's.
+pub fn plan_regeneration(
+    dir: &Path,
+    features: &FeatureArgs,
+    upgrade_deploy: bool,
+) -> anyhow::Result<Regeneration> {
     let record = ProjectFile::load(dir)?;
-    let features = features.apply(Features::from_record(&record.features)?);
+    let mut features = features.apply(Features::from_record(&record.features)?);
+    let recorded = recorded_layout(dir, &record)?;
+    features.kubernetes_layout = if upgrade_deploy {
+        KubernetesLayout::default()
+    } else {
+        recorded
+    };
     // `ProjectFile::load` checked that the directory is a path inside the project.
     let overrides = match &record.templates_dir {
         Some(recorded) => Some((tree::resolve(dir, recorded)?, recorded.as_str())),
@@ -40,7 +54,60 @@ pub fn plan_regeneration(dir: &Path, features: &FeatureArgs) -> anyhow::Result<R
             .map(|(path, recorded)| (path.as_path(), *recorded)),
     )?;
     let (project, files, lint_findings) = render_existing(dir, &record, &features, &templates)?;
-    reconcile::compare(dir, &record, &project, files, lint_findings, &templates)
+    let mut regeneration =
+        reconcile::compare(dir, &record, &project, files, lint_findings, &templates)?;
+    if features.kubernetes_layout != recorded {
+        for change in &mut regeneration.files {
+            if KubernetesLayout::OVERLAYS.contains(&change.file.path.as_str())
+                && change.change == Change::KeepUserOwned
+                && change.on_disk.as_deref() != Some(change.file.contents.as_str())
+            {
+                change.change = Change::ReplaceUserOwned;
+            }
+        }
+    }
+    regeneration.outdated_kubernetes_layout = features.deploy == DeployKind::All
+        && features.kubernetes_layout != KubernetesLayout::default();
+    Ok(regeneration)
+}
+
+/// The Secrets the tool's version of a user's overlay generates and the user's lacks (a
+/// database switched on after `new`): (file, Secret).
+fn missing_generated_secrets(regeneration: &Regeneration) -> Vec<(&str, String)> {
+    let mut missing = Vec::new();
+    for change in &regeneration.files {
+        let (Change::KeepUserOwned, Some(on_disk)) = (change.change, &change.on_disk) else {
+            continue;
+        };
+        if !KubernetesLayout::OVERLAYS.contains(&change.file.path.as_str()) {
+            continue;
+        }
+        let Some((_, generated)) = change.file.contents.split_once("\nsecretGenerator:\n") else {
+            continue;
+        };
+        for line in generated.lines() {
+            if let Some(secret) = line.strip_prefix("  - name: ") {
+                if !on_disk.contains(&format!("name: {secret}\n")) {
+                    missing.push((change.file.path.as_str(), secret.to_owned()));
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// The Kubernetes layout the project has: the recorded one, else (a project written before
+/// layouts were recorded) the first if it has overlays, which are written for it.
+fn recorded_layout(dir: &Path, record: &ProjectFile) -> anyhow::Result<KubernetesLayout> {
+    if let Some(number) = record.deploy_layout {
+        return KubernetesLayout::from_number(number);
+    }
+    for overlay in KubernetesLayout::OVERLAYS {
+        if !matches!(tree::read(dir, overlay)?, OnDisk::Missing) {
+            return Ok(KubernetesLayout::V1);
+        }
+    }
+    Ok(KubernetesLayout::default())
 }
 
 /// The project directory: `--project`, or the current one.
@@ -53,13 +120,14 @@ pub fn run(
     project: Option<&Path>,
     dry_run: bool,
     force: bool,
+    upgrade_deploy: bool,
     features: &FeatureArgs,
     verbosity: Verbosity,
 ) -> anyhow::Result<()> {
     let dir = project_dir(project);
     let progress = Progress::new(if dry_run { Verbosity::Quiet } else { verbosity });
     progress.step("Rendering the project again");
-    let planned = plan_regeneration(&dir, features);
+    let planned = plan_regeneration(&dir, features, upgrade_deploy);
     progress.finish();
     let regeneration = planned?;
     if dry_run {
@@ -80,6 +148,18 @@ pub fn run(
             if edited.len() == 1 { "it" } else { "them" },
         );
     }
+    // The user's overlays that an upgrade replaces are kept beside them, never over a file.
+    for change in &regeneration.files {
+        if change.change == Change::ReplaceUserOwned {
+            let kept = format!("{}.orig", change.file.path);
+            if !matches!(tree::read(&dir, &kept)?, OnDisk::Missing) {
+                bail!(
+                    "{kept} exists, and `gen --upgrade-deploy` keeps the old {} there; nothing was written. Move it away and run the command again",
+                    change.file.path
+                );
+            }
+        }
+    }
     // A `gen` that was killed may have left temporary files beside the files it wrote.
     let mut dirs: Vec<&str> = regeneration
         .files
@@ -97,7 +177,11 @@ pub fn run(
         remove_stale_temporaries(&path);
     }
     let writes = |change: &FileChange| match change.change {
-        Change::Create | Change::Update | Change::InsertStubs | Change::AddDependencies => true,
+        Change::Create
+        | Change::Update
+        | Change::InsertStubs
+        | Change::AddDependencies
+        | Change::ReplaceUserOwned => true,
         Change::EditedToolOwned => force,
         Change::Unchanged | Change::KeepUserOwned | Change::Remove => false,
     };
@@ -143,6 +227,10 @@ pub fn run(
             }
         } else if write {
             let path = tree::resolve(&dir, &change.file.path)?;
+            if let (Change::ReplaceUserOwned, Some(old)) = (change.change, &change.on_disk) {
+                let kept = tree::resolve(&dir, &format!("{}.orig", change.file.path))?;
+                write_file_atomically(&kept, old)?;
+            }
             write_file_atomically(&path, &change.file.contents)?;
             written += 1;
             if verbosity == Verbosity::Verbose {
@@ -181,6 +269,22 @@ pub fn run(
             eprintln!(
                 "  {file}: yours, so unchanged, but written for {written_for}: rewrite it for {now}, or delete it and run `gen` again for the tool's version, before the server starts"
             );
+        }
+        if regeneration.outdated_kubernetes_layout {
+            eprintln!("warning: {OUTDATED_LAYOUT}");
+        }
+        for (file, secret) in missing_generated_secrets(&regeneration) {
+            eprintln!(
+                "  {file}: yours, so unchanged, but the pods now read the Secret `{secret}`, which it does not generate: add it to its secretGenerator as `microframework new` writes it"
+            );
+        }
+        for change in &regeneration.files {
+            if change.change == Change::ReplaceUserOwned {
+                eprintln!(
+                    "  {}: rewritten for the current layout; yours is {}.orig: carry your changes (image, patches) over",
+                    change.file.path, change.file.path
+                );
+            }
         }
         for gap in &regeneration.removed_methods {
             eprintln!(

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.project.as_deref(),
                 args.dry_run,
                 args.force,
+                args.upgrade_deploy,
                 &args.features,
                 verbosity,
             ),

@@ -128,6 +128,7 @@ fn render_compiled(
         files: Default::default(),
         unfinished: Default::default(),
         runtime_version: Some(sources::runtime_version()),
+        deploy_layout: Some(features.kubernetes_layout.number()),
     };
     let record = render_record(record, &files)?;
     insert_by_path(&mut files, record);

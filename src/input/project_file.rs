@@ -64,6 +64,11 @@ pub struct ProjectFile {
     /// runtime crate existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_version: Option<String>,
+    /// The layout of `deploy/k8s` (see `KubernetesLayout`): 2 since the overlays own the
+    /// Secrets; none in projects written before, which keep layout 1 until
+    /// `gen --upgrade-deploy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_layout: Option<u32>,
     /// The directory of templates overriding the built-in ones, inside the project
     /// ([`PROJECT_TEMPLATES_DIR`] as `new --templates` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

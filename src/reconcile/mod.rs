@@ -44,6 +44,9 @@ pub enum Change {
     /// A tool-owned file the project's features no longer need, unedited since the tool wrote
     /// it: deleted.
     Remove,
+    /// A user-owned file that `gen --upgrade-deploy` replaces (a Kubernetes overlay of the
+    /// previous layout); the old one is kept beside it as `<name>.orig`.
+    ReplaceUserOwned,
 }
 
 /// The user-owned manifest that `gen` may add dependencies to.
@@ -93,6 +96,9 @@ pub struct Regeneration {
     /// Migrations (user-owned) written for the database the project used before a switch to
     /// another: (file, the database they were written for, the one the project uses now).
     pub foreign_migrations: Vec<(String, &'static str, &'static str)>,
+    /// Whether `deploy/k8s` keeps a layout older than the current one (the user's overlays
+    /// are written for it); `gen --upgrade-deploy` moves it.
+    pub outdated_kubernetes_layout: bool,
 }
 
 /// Compares the project rendered from `dir`'s own inputs with what is on disk.
@@ -122,6 +128,7 @@ pub fn compare(
         lint_findings,
         rewired_handlers,
         foreign_migrations,
+        outdated_kubernetes_layout: false,
     })
 }
 

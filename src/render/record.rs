@@ -63,6 +63,7 @@ mod tests {
             files: Default::default(),
             unfinished: Default::default(),
             runtime_version: None,
+            deploy_layout: None,
         };
         let rendered = render_record(record, &files).unwrap();
         assert!(rendered

@@ -144,6 +144,7 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
             Change::InsertStubs => "insert-stub",
             Change::AddDependencies => "add-dependencies",
             Change::Remove => "remove",
+            Change::ReplaceUserOwned => "replace-user-owned (the old one kept as .orig)",
         };
         text.push_str(&format!("{label:<16} {}\n", change.file.path));
         if matches!(
@@ -152,6 +153,7 @@ pub fn describe_plan(regeneration: &Regeneration) -> String {
                 | Change::EditedToolOwned
                 | Change::InsertStubs
                 | Change::AddDependencies
+                | Change::ReplaceUserOwned
         ) {
             text.push_str(&short_diff(change, 60));
         }

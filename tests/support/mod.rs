@@ -9,8 +9,8 @@ pub mod workspace;
 use std::path::{Path, PathBuf};
 
 use microframework::model::features::{
-    AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, MonitoringKind, TlsKind,
-    TracingKind,
+    AuthKind, DatabaseKind, DeployKind, DiscoveryKind, Features, KubernetesLayout, MonitoringKind,
+    TlsKind, TracingKind,
 };
 
 /// A project generated from proto fixtures.
@@ -199,6 +199,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -211,6 +212,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Etcd,
             deploy: DeployKind::All,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -223,6 +225,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Redis,
             deploy: DeployKind::All,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -235,6 +238,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Dns,
             deploy: DeployKind::All,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -247,6 +251,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::None,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -259,6 +264,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
             database: DatabaseKind::Postgres,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
     (
@@ -271,6 +277,7 @@ pub const FEATURE_SETS: &[(&str, Features)] = &[
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
             database: DatabaseKind::Sqlite,
+            kubernetes_layout: KubernetesLayout::V2,
         },
     ),
 ];

@@ -38,6 +38,50 @@ impl Kind for DeployKind {
     }
 }
 
+/// The layout of `deploy/k8s`, recorded as `deploy_layout` in `microframework.toml`. The
+/// overlays are the user's, so a project keeps the layout it was made with until
+/// `gen --upgrade-deploy` rewrites them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KubernetesLayout {
+    /// Before `deploy_layout` was recorded: the base holds placeholder Secrets, which every
+    /// `kubectl apply -k` wrote back over the real ones, and a `replicas` count that reset the
+    /// autoscaler's; the overlays patch both.
+    V1,
+    /// The dev overlay makes its Secrets (`secretGenerator`, development values), the prod
+    /// overlay references Secrets made outside it and never owns them, and an autoscaled
+    /// Deployment has no `replicas`.
+    #[default]
+    V2,
+}
+
+impl KubernetesLayout {
+    /// The overlays whose `kustomization.yaml` differs between layouts: the user's files
+    /// that `gen --upgrade-deploy` rewrites.
+    pub const OVERLAYS: [&'static str; 2] = [
+        "deploy/k8s/overlays/dev/kustomization.yaml",
+        "deploy/k8s/overlays/prod/kustomization.yaml",
+    ];
+
+    /// The number `microframework.toml` records.
+    pub fn number(self) -> u32 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    /// The layout of a recorded number.
+    pub fn from_number(number: u32) -> anyhow::Result<Self> {
+        match number {
+            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
+            other => anyhow::bail!(
+                "microframework.toml: deploy_layout = {other} is not one this version of microframework knows (1, 2); a newer one wrote the project"
+            ),
+        }
+    }
+}
+
 /// What `all` adds besides its templates: nothing the crate compiles.
 pub const DEPLOY: Part = Part {
     modules: &[],
@@ -116,6 +160,8 @@ pub struct Deployment {
     /// The SQLite file, when the project keeps its records in one: on a volume of its own,
     /// which one instance at a time can use.
     pub sqlite: Option<SqliteFile>,
+    /// The layout of `deploy/k8s` ([`KubernetesLayout::number`]).
+    pub layout: u32,
 }
 
 /// Where a deployment keeps the SQLite file.
@@ -266,6 +312,7 @@ impl Deployment {
                 file: "records.db",
                 size: "1Gi",
             }),
+            layout: features.kubernetes_layout.number(),
         }
     }
 

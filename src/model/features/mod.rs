@@ -19,7 +19,7 @@ use crate::model::settings::SectionSpec;
 
 pub use auth::AuthKind;
 pub use database::DatabaseKind;
-pub use deploy::DeployKind;
+pub use deploy::{DeployKind, KubernetesLayout};
 pub use discovery::DiscoveryKind;
 pub use metrics::MonitoringKind;
 pub use tls::TlsKind;
@@ -171,6 +171,9 @@ pub struct Features {
     pub deploy: DeployKind,
     /// Where the resources' records are kept (`--with-database`).
     pub database: DatabaseKind,
+    /// The layout of `deploy/k8s`: not a choice of the user's but the project's age
+    /// (`microframework.toml`'s `deploy_layout`).
+    pub kubernetes_layout: KubernetesLayout,
 }
 
 impl Default for Features {
@@ -183,6 +186,7 @@ impl Default for Features {
             discovery: DiscoveryKind::Static,
             deploy: DeployKind::All,
             database: DatabaseKind::Memory,
+            kubernetes_layout: KubernetesLayout::default(),
         }
     }
 }
@@ -297,6 +301,7 @@ impl Features {
                                         discovery,
                                         deploy,
                                         database,
+                                        kubernetes_layout: KubernetesLayout::default(),
                                     });
                                 }
                             }
