@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod deadline;
 pub mod discovery;
 pub mod methods;
 #[cfg(feature = "prometheus")]

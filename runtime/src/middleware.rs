@@ -1,5 +1,6 @@
 //! The tower layer around every call a server handles, [`CallGuard`]: it records the
-//! call's status in the request span and turns a panicking handler into INTERNAL. A service
+//! call's status in the request span, turns a panicking handler into INTERNAL and puts the
+//! call's deadline in force while its handler runs ([`crate::deadline`]). A service
 //! wraps its other layers inside it (refusing calls) or outside it (observing every answer,
 //! panics included). [`CodeObserver`] and [`PendingCode`] are what a layer uses to learn a
 //! call's status code, for unary calls and streams alike.
@@ -92,16 +93,19 @@ where
         {
             request.extensions_mut().insert(streams.clone());
         }
+        let deadline = crate::deadline::of_request(request.headers());
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
             Ok(call) => GuardedFuture {
                 call: Some(call),
                 answer: None,
                 status: Some(status),
+                deadline,
             },
             Err(panic) => GuardedFuture {
                 call: None,
                 answer: Some(panicked(&*panic)),
                 status: Some(status),
+                deadline,
             },
         }
     }
@@ -115,6 +119,8 @@ pin_project! {
         call: Option<F>,
         answer: Option<Status>,
         status: Option<PendingCode<SpanStatus>>,
+        // The call's `grpc-timeout` from when it came in.
+        deadline: Option<tokio::time::Instant>,
     }
 }
 
@@ -138,7 +144,9 @@ where
             let Some(call) = this.call.as_mut().as_pin_mut() else {
                 return Poll::Pending;
             };
-            match std::panic::catch_unwind(AssertUnwindSafe(|| call.poll(cx))) {
+            let deadline = *this.deadline;
+            let poll = || crate::deadline::polled_within(deadline, || call.poll(cx));
+            match std::panic::catch_unwind(AssertUnwindSafe(poll)) {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(Ok(response))) => response,
                 Ok(Poll::Ready(Err(err))) => return Poll::Ready(Err(err)),
@@ -491,6 +499,43 @@ mod tests {
         assert_eq!(
             response.headers().get("grpc-status").map(|v| v.as_bytes()),
             Some(&b"13"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handler_sees_what_is_left_of_its_deadline() {
+        use tower::ServiceExt;
+        let handler = tower::service_fn(|_: http::Request<Body>| async {
+            tokio::task::yield_now().await;
+            let left = crate::deadline::remaining();
+            let mut response = ok_response();
+            let left = left.map_or("none".to_owned(), |left| left.as_millis().to_string());
+            let left = http::HeaderValue::from_str(&left).expect("a number");
+            response.headers_mut().insert("left", left);
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        const METHODS: Methods = Methods::new(&[crate::methods::Method::unary("/a.S/M")]);
+        let guarded = CallGuard::new(METHODS).layer(handler);
+        let left = |timeout: Option<&'static str>| {
+            let mut request = http::Request::builder().uri("/a.S/M");
+            if let Some(timeout) = timeout {
+                request = request.header("grpc-timeout", timeout);
+            }
+            let request = request.body(Body::empty()).expect("request");
+            let call = guarded.clone().oneshot(request);
+            async move {
+                let response = call.await.expect("an answer");
+                let left = response.headers().get("left").expect("told").to_str();
+                left.expect("text").to_owned()
+            }
+        };
+        let millis: u64 = left(Some("300m")).await.parse().expect("a deadline");
+        assert!((250..=300).contains(&millis), "{millis} ms left of 300");
+        assert_eq!(left(None).await, "none");
+        assert_eq!(
+            crate::deadline::remaining(),
+            None,
+            "only while the handler runs"
         );
     }
 

@@ -10,9 +10,12 @@ mod support_postgres;
 
 use std::{io::Write as _, str::FromStr, sync::Arc};
 
-use microframework_runtime::store::{
-    sql::{postgres, sqlite, store_error, Document},
-    ScanQuery, StoreError, Streams,
+use microframework_runtime::{
+    deadline,
+    store::{
+        sql::{postgres, sqlite, store_error, Document},
+        ScanQuery, StoreError, Streams,
+    },
 };
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -282,6 +285,91 @@ const SQLITE_TABLE: &str = "CREATE TABLE \"books\" (sequence INTEGER PRIMARY KEY
 const POSTGRES_TABLE: &str = "CREATE TABLE \"books\" (sequence BIGINT GENERATED ALWAYS AS \
     IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, record BYTEA NOT NULL, search TEXT NOT NULL)";
 
+/// Calls with less of their deadline left than the pool's statement timeout: each statement
+/// ends at the deadline, and one given up (as tonic drops a call whose deadline passed)
+/// leaves nothing running in the database. Before, a statement waiting on a lock ran on until
+/// the pool's timeout (30 s here), holding its connection.
+async fn statements_end_with_their_call(url: &str) {
+    use sqlx::{Connection as _, Row as _};
+    use std::time::Duration;
+
+    let options = PgConnectOptions::from_str(url).expect("a URL");
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(options.options([("statement_timeout", "30s")]))
+        .await
+        .expect("connect");
+    let create = POSTGRES_TABLE.replace("\"books\"", "\"locked\"");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&pool)
+        .await
+        .expect("the table");
+    let table = postgres::Table::<Book>::new(pool.clone(), pool, "locked")
+        .with_statement_timeout(Duration::from_secs(30));
+    table.insert(book("a", "A")).await.expect("inserted");
+    let ended = |err: StoreError| assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let call = Duration::from_millis(300);
+    // The old code waited for the lock: this test's bound, 5 s, rather than the pool's 30 s.
+    let bound = Duration::from_secs(5);
+    macro_rules! call {
+        ($operation:expr) => {
+            tokio::time::timeout(bound, deadline::within(call, $operation))
+                .await
+                .expect("the statement ended at its call's deadline")
+        };
+    }
+
+    // Another session holds the table, so every statement on it waits.
+    let mut holder = sqlx::PgConnection::connect(url).await.expect("connect");
+    let mut held = holder.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE \"locked\" IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *held)
+        .await
+        .expect("locked");
+    ended(call!(table.get("a")).expect_err("waited on the lock"));
+    ended(call!(table.count("")).expect_err("waited on the lock"));
+    let query = ScanQuery {
+        filter: "",
+        start: 0,
+        limit: 10,
+    };
+    ended(call!(table.scan(query)).expect_err("waited on the lock"));
+    ended(call!(table.insert(book("b", "B"))).expect_err("waited on the lock"));
+    ended(call!(table.update("a", |book| book.pages = 1)).expect_err("waited on the lock"));
+    ended(call!(table.delete("a")).expect_err("waited on the lock"));
+
+    // Given up while it waits (tonic drops a call at its deadline, or when the client
+    // cancels): the database stops the statement by the deadline all the same.
+    let given_up = deadline::within(call, table.get("a"));
+    let given_up = tokio::time::timeout(call / 2, given_up).await;
+    assert!(given_up.is_err(), "the lock is still held");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+    let mut polls = 0;
+    loop {
+        let row = sqlx::query(waiting)
+            .fetch_one(&mut *held)
+            .await
+            .expect("counted");
+        if row.get::<i64, _>(0) == 0 {
+            break;
+        }
+        polls += 1;
+        assert!(
+            polls < 50,
+            "a given-up statement still waits on the lock after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    held.rollback().await.expect("released");
+
+    // Deadlines longer than the pool's limit leave it to the pool; none were changed above.
+    let record = call!(table.get("a")).expect("read");
+    assert_eq!(record.pages, 0);
+    let long = deadline::within(Duration::from_secs(60), table.count(""));
+    assert_eq!(long.await.expect("counted"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_table() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -387,6 +475,8 @@ async fn a_postgres_table_and_its_outage() {
     .expect("the table");
     let huge = postgres::Table::<Book>::new(small.clone(), small, "huge");
     pages_stop_at_their_byte_budget(huge.with_max_page_bytes(4 * 1024 * 1024)).await;
+
+    statements_end_with_their_call(&server.url()).await;
 
     // With the server gone, calls fail with UNAVAILABLE, which clients retry.
     server.stop();

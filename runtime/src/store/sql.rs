@@ -113,17 +113,62 @@ fn decode<T: Document>(bytes: &[u8]) -> Result<T, StoreError> {
     T::decode(bytes).map_err(|err| StoreError::Internal(format!("a stored record: {err}")))
 }
 
+/// A connection for the statements of one operation: from the pool as it is, or in a
+/// transaction whose statement timeout is what is left of the call's deadline.
+enum Statements<DB: sqlx::Database> {
+    Pooled(sqlx::pool::PoolConnection<DB>),
+    Bounded(sqlx::Transaction<'static, DB>),
+}
+
+impl<DB: sqlx::Database> Statements<DB> {
+    fn connection(&mut self) -> &mut DB::Connection {
+        match self {
+            Self::Pooled(connection) => connection,
+            Self::Bounded(transaction) => transaction,
+        }
+    }
+
+    /// Ends the transaction, if there is one; dropped instead, it rolls back.
+    async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Self::Pooled(_) => Ok(()),
+            Self::Bounded(transaction) => transaction.commit().await.map_err(store_error),
+        }
+    }
+}
+
+/// The statement timeout, in milliseconds, for the statements of the call being handled
+/// ([`crate::deadline`]): what is left of its deadline, where that is shorter than the
+/// pool's own `limit` (none: no limit). tonic drops a call at its deadline, but a dropped
+/// query runs on in PostgreSQL, holding its connection and locks, until that limit.
+fn deadline_bound(limit: Option<std::time::Duration>) -> Option<String> {
+    let left = crate::deadline::remaining()?;
+    if limit.is_some_and(|limit| limit <= left) {
+        return None;
+    }
+    Some(left.as_millis().max(1).to_string())
+}
+
 /// `Table<T>` over one database: the same code for each, with that database's pool type,
 /// text search function, row lock and transaction start.
 macro_rules! table {
-    ($title:literal, $pool:ty, $find:literal, $lock:literal, $begin:literal, $locked:literal) => {
+    (
+        $title:literal,
+        $pool:ty,
+        $db:ty,
+        $find:literal,
+        $lock:literal,
+        $begin:literal,
+        $locked:literal,
+        $set_timeout:expr
+    ) => {
         use std::marker::PhantomData;
 
         use sqlx::{AssertSqlSafe, Row as _};
         use tokio::sync::mpsc::Sender;
         use tokio_stream::StreamExt as _;
 
-        use super::{decode, is_unique_violation, store_error, Queries};
+        use super::{decode, deadline_bound, is_unique_violation, store_error, Queries, Statements};
         use crate::store::{Batch, ScanQuery, StoreError};
 
         pub use super::Document;
@@ -137,6 +182,8 @@ macro_rules! table {
             writer: $pool,
             sql: Queries,
             max_page_bytes: usize,
+            /// The pool's statement timeout; none: no limit.
+            statement_timeout: Option<std::time::Duration>,
             records: PhantomData<fn() -> T>,
         }
 
@@ -149,8 +196,35 @@ macro_rules! table {
                     writer,
                     sql: Queries::of(table, $find, $lock),
                     max_page_bytes: crate::store::DEFAULT_MAX_PAGE_BYTES,
+                    statement_timeout: None,
                     records: PhantomData,
                 }
+            }
+
+            /// The same table over pools whose connections have this statement timeout
+            /// (zero: none). A statement of a call whose deadline leaves less time gets that
+            /// time as its timeout instead, in a transaction of its own (two more round
+            /// trips), so the database stops it when the call is given up.
+            pub fn with_statement_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.statement_timeout = Some(timeout).filter(|timeout| !timeout.is_zero());
+                self
+            }
+
+            /// A connection of `pool` for one operation, bounded by the call's deadline
+            /// where that is the shorter limit.
+            async fn statements(&self, pool: &$pool) -> Result<Statements<$db>, StoreError> {
+                let set_timeout: Option<&str> = $set_timeout;
+                let bound = set_timeout.zip(deadline_bound(self.statement_timeout));
+                let Some((set_timeout, millis)) = bound else {
+                    return pool.acquire().await.map(Statements::Pooled).map_err(store_error);
+                };
+                let mut transaction = pool.begin().await.map_err(store_error)?;
+                sqlx::query(AssertSqlSafe(set_timeout))
+                    .bind(millis)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(store_error)?;
+                Ok(Statements::Bounded(transaction))
             }
 
             /// The same table with pages (and stream batches) of at most `max_page_bytes` of
@@ -163,25 +237,28 @@ macro_rules! table {
 
             /// The record with this id.
             pub async fn get(&self, id: &str) -> Result<T, StoreError> {
+                let mut statements = self.statements(&self.pool).await?;
                 let row = sqlx::query(AssertSqlSafe(self.sql.get.as_str()))
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(statements.connection())
                     .await
                     .map_err(store_error)?;
+                statements.finish().await?;
                 let row = row.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
                 decode(row.get::<&[u8], _>("record"))
             }
 
             /// Adds a record; its id must be new.
             pub async fn insert(&self, record: T) -> Result<T, StoreError> {
+                let mut statements = self.statements(&self.writer).await?;
                 let inserted = sqlx::query(AssertSqlSafe(self.sql.insert.as_str()))
                     .bind(record.id())
                     .bind(record.encode_to_vec())
                     .bind(record.search_text())
-                    .execute(&self.writer)
+                    .execute(statements.connection())
                     .await;
                 match inserted {
-                    Ok(_) => Ok(record),
+                    Ok(_) => statements.finish().await.map(|()| record),
                     Err(err) if is_unique_violation(&err) => Err(StoreError::AlreadyExists {
                         field: "id",
                         value: record.id().to_owned(),
@@ -199,6 +276,16 @@ macro_rules! table {
             ) -> Result<T, StoreError> {
                 let transaction = self.writer.begin_with($begin).await;
                 let mut transaction = transaction.map_err(store_error)?;
+                let set_timeout: Option<&str> = $set_timeout;
+                if let Some((set_timeout, millis)) =
+                    set_timeout.zip(deadline_bound(self.statement_timeout))
+                {
+                    sqlx::query(AssertSqlSafe(set_timeout))
+                        .bind(millis)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(store_error)?;
+                }
                 let row = sqlx::query(AssertSqlSafe(self.sql.lock.as_str()))
                     .bind(id)
                     .fetch_optional(&mut *transaction)
@@ -220,11 +307,13 @@ macro_rules! table {
 
             /// Removes the record with this id.
             pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+                let mut statements = self.statements(&self.writer).await?;
                 let deleted = sqlx::query(AssertSqlSafe(self.sql.delete.as_str()))
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(statements.connection())
                     .await
                     .map_err(store_error)?;
+                statements.finish().await?;
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotFound { id: id.to_owned() });
                 }
@@ -239,11 +328,12 @@ macro_rules! table {
                 // Rows are read one at a time, and no further than the page's byte budget.
                 let limit = i64::try_from(query.limit).unwrap_or(i64::MAX - 1);
                 let filter = query.filter.to_lowercase();
+                let mut statements = self.statements(&self.pool).await?;
                 let mut rows = sqlx::query(AssertSqlSafe(self.sql.scan.as_str()))
                     .bind(filter)
                     .bind(i64::try_from(query.start).unwrap_or(i64::MAX))
                     .bind(limit + 1)
-                    .fetch(&self.pool);
+                    .fetch(statements.connection());
                 let mut budget = crate::store::PageBudget::new(self.max_page_bytes);
                 let mut records = Vec::new();
                 let mut next = None;
@@ -256,16 +346,20 @@ macro_rules! table {
                     }
                     records.push(decode(bytes)?);
                 }
+                drop(rows);
+                statements.finish().await?;
                 Ok(Batch { records, next })
             }
 
             /// How many records match `filter` (ignoring case).
             pub async fn count(&self, filter: &str) -> Result<usize, StoreError> {
+                let mut statements = self.statements(&self.pool).await?;
                 let count: i64 = sqlx::query_scalar(AssertSqlSafe(self.sql.count.as_str()))
                     .bind(filter.to_lowercase())
-                    .fetch_one(&self.pool)
+                    .fetch_one(statements.connection())
                     .await
                     .map_err(store_error)?;
+                statements.finish().await?;
                 Ok(usize::try_from(count).unwrap_or(usize::MAX))
             }
 
@@ -286,10 +380,13 @@ pub mod postgres {
     table!(
         "PostgreSQL",
         sqlx::PgPool,
+        sqlx::Postgres,
         "strpos",
         " FOR UPDATE",
         "BEGIN",
-        "row"
+        "row",
+        // Local: the transaction's statements alone, and gone with it.
+        Some("SELECT set_config('statement_timeout', $1, true)")
     );
 }
 
@@ -301,10 +398,13 @@ pub mod sqlite {
     table!(
         "SQLite",
         sqlx::SqlitePool,
+        sqlx::Sqlite,
         "instr",
         "",
         "BEGIN IMMEDIATE",
-        "database"
+        "database",
+        // SQLite has no statement timeout; its statements are short and local.
+        None
     );
 }
 
