@@ -210,20 +210,31 @@ macro_rules! table {
                 self
             }
 
+            /// What bounds the statements of the call being handled, where its deadline is
+            /// the shorter limit: the statement that sets their timeout, and the timeout.
+            fn bound(&self) -> Option<(&'static str, String)> {
+                let set_timeout: Option<&'static str> = $set_timeout;
+                set_timeout.zip(deadline_bound(self.statement_timeout))
+            }
+
+            /// Sets `bound` on the transaction of `connection`.
+            async fn set_bound(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                (set_timeout, millis): (&str, String),
+            ) -> Result<(), StoreError> {
+                let query = sqlx::query(AssertSqlSafe(set_timeout)).bind(millis);
+                query.execute(connection).await.map_err(store_error)?;
+                Ok(())
+            }
+
             /// A connection of `pool` for one operation, bounded by the call's deadline
             /// where that is the shorter limit.
             async fn statements(&self, pool: &$pool) -> Result<Statements<$db>, StoreError> {
-                let set_timeout: Option<&str> = $set_timeout;
-                let bound = set_timeout.zip(deadline_bound(self.statement_timeout));
-                let Some((set_timeout, millis)) = bound else {
+                let Some(bound) = self.bound() else {
                     return pool.acquire().await.map(Statements::Pooled).map_err(store_error);
                 };
                 let mut transaction = pool.begin().await.map_err(store_error)?;
-                sqlx::query(AssertSqlSafe(set_timeout))
-                    .bind(millis)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(store_error)?;
+                Self::set_bound(&mut transaction, bound).await?;
                 Ok(Statements::Bounded(transaction))
             }
 
@@ -276,15 +287,8 @@ macro_rules! table {
             ) -> Result<T, StoreError> {
                 let transaction = self.writer.begin_with($begin).await;
                 let mut transaction = transaction.map_err(store_error)?;
-                let set_timeout: Option<&str> = $set_timeout;
-                if let Some((set_timeout, millis)) =
-                    set_timeout.zip(deadline_bound(self.statement_timeout))
-                {
-                    sqlx::query(AssertSqlSafe(set_timeout))
-                        .bind(millis)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(store_error)?;
+                if let Some(bound) = self.bound() {
+                    Self::set_bound(&mut transaction, bound).await?;
                 }
                 let row = sqlx::query(AssertSqlSafe(self.sql.lock.as_str()))
                     .bind(id)
